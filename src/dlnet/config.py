@@ -1,0 +1,166 @@
+"""The configuration schema and the value checks that run before any training.
+
+The YAML tree in `conf/` says *what* the defaults are; the dataclasses here say
+what every key must look like. `validate` merges a composed config into the
+schema (a wrong type or an unknown key fails there) and then checks the values
+(a learning rate must be positive, and so on). Every error names the key.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+DATASETS = ("original", "wdbc")
+MISSING_POLICIES = ("drop", "median")
+SPLITS = ("stratified", "article")
+SCALE_METHODS = ("standard", "minmax")
+INITS = ("article", "he", "xavier")  # mirrors dlnet.network.INITS (kept import-free for --help)
+DTYPES = ("float64", "float32")
+BATCH_STRATEGIES = ("full", "mini", "stochastic")
+TRACKING_MODES = ("local", "server")
+
+
+@dataclass
+class DataConfig:
+    name: str = "original"
+    raw: Optional[str] = "data/raw/breast-cancer-wisconsin.data"
+    missing: str = "drop"
+    split: str = "stratified"
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+
+
+@dataclass
+class ScaleConfig:
+    method: str = "standard"
+
+
+@dataclass
+class ModelConfig:
+    hidden_units: int = 15
+    init: str = "article"
+    dtype: str = "float64"
+    threshold: float = 0.5
+
+
+@dataclass
+class BatchConfig:
+    name: str = "full"
+    size: Optional[int] = None
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 0.07
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 500
+    seed: int = 1
+    log_every: int = 1
+    divergence_factor: float = 100.0
+
+
+@dataclass
+class TrackingConfig:
+    name: str = "local"
+    uri: Optional[str] = None
+    experiment: str = "dlnet"
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    scale: ScaleConfig = field(default_factory=ScaleConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key."""
+
+
+def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}={value!r} is not allowed; expected one of: {', '.join(allowed)}")
+
+
+def _positive(key: str, value: float, *, integer: bool = False) -> None:
+    kind = "an integer >= 1" if integer else "a positive finite number"
+    bad = value < 1 if integer else not (math.isfinite(value) and value > 0)
+    if bad:
+        raise ConfigError(f"{key}={value!r} is not allowed; expected {kind}")
+
+
+def to_schema(cfg: DictConfig | dict) -> Config:
+    """Merge `cfg` into the typed schema; a wrong type or unknown key raises ConfigError."""
+    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    plain.pop("hydra", None)
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(Config), plain)
+    except OmegaConfBaseException as error:
+        message = str(error.msg if hasattr(error, "msg") else error).splitlines()[0]
+        key = getattr(error, "full_key", None)
+        raise ConfigError(f"{key}: {message}" if key else message) from None
+    return OmegaConf.to_object(merged)
+
+
+def validate(cfg: DictConfig | dict) -> Config:
+    """Type-check `cfg` against the schema, then check every value; return the typed config."""
+    config = to_schema(cfg)
+    data, model, batch = config.data, config.model, config.batch
+    _choice("data.name", data.name, DATASETS)
+    _choice("data.missing", data.missing, MISSING_POLICIES)
+    _choice("data.split", data.split, SPLITS)
+    for key in ("val_fraction", "test_fraction"):
+        value = getattr(data, key)
+        if not 0 <= value < 1:
+            raise ConfigError(f"data.{key}={value!r} is not allowed; expected a number in [0, 1)")
+    if data.val_fraction + data.test_fraction >= 1:
+        raise ConfigError("data.val_fraction + data.test_fraction must be below 1, leaving rows to train on")
+    _choice("scale.method", config.scale.method, SCALE_METHODS)
+    _positive("model.hidden_units", model.hidden_units, integer=True)
+    _choice("model.init", model.init, INITS)
+    _choice("model.dtype", model.dtype, DTYPES)
+    if not 0 < model.threshold < 1:
+        raise ConfigError(f"model.threshold={model.threshold!r} is not allowed; expected a number in (0, 1)")
+    _choice("batch", batch.name, BATCH_STRATEGIES)
+    if batch.name == "full" and batch.size is not None:
+        raise ConfigError("batch.size is set but batch=full uses every sample; choose batch=mini to set a size")
+    if batch.name == "mini":
+        if batch.size is None:
+            raise ConfigError("batch.size is required for batch=mini; expected an integer >= 1")
+        _positive("batch.size", batch.size, integer=True)
+    if batch.name == "stochastic" and batch.size != 1:
+        raise ConfigError(f"batch.size={batch.size!r} is not allowed for batch=stochastic; it is always 1")
+    _positive("optim.lr", config.optim.lr)
+    _positive("train.epochs", config.train.epochs, integer=True)
+    _positive("train.log_every", config.train.log_every, integer=True)
+    if config.train.divergence_factor <= 1:
+        raise ConfigError("train.divergence_factor must be above 1")
+    _choice("tracking.name", config.tracking.name, TRACKING_MODES)
+    if not config.tracking.experiment:
+        raise ConfigError("tracking.experiment must name an MLflow experiment")
+    return config
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """{'optim': {'lr': 0.07}} -> {'optim.lr': 0.07}: the params MLflow records."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat

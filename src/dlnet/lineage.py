@@ -1,0 +1,58 @@
+"""Where a run's code and data came from: the git commit and the DVC digest of the scaled data."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from pathlib import Path
+
+import yaml
+
+SCALED_DIR = Path("data/scaled")
+
+
+def project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` (default: the current one) holding dvc.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "dvc.yaml").is_file():
+            return folder
+    return here
+
+
+def git_state(root: Path) -> dict[str, str]:
+    """The commit checked out at `root` and whether the work tree differs from it."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
+        return {"git.commit": "none"}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git.commit": commit, "git.dirty": str(bool(status)).lower()}
+
+
+def dvc_digest(root: Path, out: Path = SCALED_DIR) -> str:
+    """The md5 DVC recorded in dvc.lock for the output `out` (a folder), or 'none'."""
+    lock = root / "dvc.lock"
+    if not lock.is_file():
+        return "none"
+    stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    for stage in stages.values():
+        for entry in stage.get("outs", []):
+            if Path(entry.get("path", "")) == out:
+                return str(entry.get("md5", "none"))
+    return "none"
+
+
+def files_digest(paths: list[Path]) -> str:
+    """SHA-256 over the bytes of `paths` in order: what the run actually read."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -1,0 +1,215 @@
+"""The Hydra callback that wraps a multirun in one parent MLflow run.
+
+In the sweep's controller, before any job starts, it checks every job's config,
+creates the store and the experiment (a fresh SQLite store opened by several
+workers at once breaks for good) and opens the parent run. Jobs find the parent
+through environment variables, which joblib's worker processes inherit. At the
+end it prints the table of runs and logs the sweep's plots on the parent run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+PARENT_RUN_ENV = "DLNET_PARENT_RUN_ID"
+SWEPT_KEYS_ENV = "DLNET_SWEPT_KEYS"
+TRACKING_URI_ENV = "DLNET_SWEEP_TRACKING_URI"
+SHORT_KEYS = {"optim.lr": "lr", "model.hidden_units": "h", "batch": "batch"}
+
+
+class SweepError(RuntimeError):
+    """A job of the sweep would fail before training: nothing was started."""
+
+
+def sweep_jobs(config: DictConfig) -> tuple[list[str], list[list[str]]]:
+    """The swept keys and every job's overrides, as Hydra's basic sweeper will expand them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    preset = config.hydra.sweeper.get("params") or {}
+    arguments = [f"{key}={value}" for key, value in preset.items()] + list(config.hydra.overrides.task)
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    swept = [o.get_key_element() for o in overrides if o.is_sweep_override()]
+    (jobs,) = BasicSweeper.split_arguments(overrides, None)
+    return swept, jobs
+
+
+def _describe(swept: list[str], jobs: list[list[str]]) -> str:
+    values = {key: sorted({o.split("=", 1)[1] for job in jobs for o in job if o.split("=", 1)[0] == key}) for key in swept}
+    shape = " × ".join(f"{SHORT_KEYS.get(k, k)}({len(v)})" for k, v in values.items()) or "1 job"
+    return f"sweep {shape} = {len(jobs)} runs"
+
+
+def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
+    """Compose and validate every job's config (and its data) before the first one starts."""
+    from hydra import compose
+
+    from dlnet.config import ConfigError, validate
+    from dlnet.job import DataMismatchError, check_data
+    from dlnet.lineage import project_root
+
+    composed = []
+    for overrides in jobs:
+        cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=overrides), resolve=True)
+        try:
+            check_data(project_root(), validate(cfg))
+        except (ConfigError, DataMismatchError) as error:
+            raise SweepError(f"job {' '.join(overrides)}: {error}") from None
+        composed.append(cfg)
+    return composed
+
+
+class MlflowSweep(Callback):
+    """Parent run per multirun; one child run per job (created by the job itself)."""
+
+    def __init__(self) -> None:
+        self.parent_run_id: str | None = None
+        self.uri: str | None = None
+        self.experiment_id: str | None = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from dlnet import tracking
+        from dlnet.lineage import project_root
+
+        swept, jobs = sweep_jobs(config)
+        composed = check_jobs(config.hydra.job.config_name, jobs)
+        tracking_cfg = composed[0]["tracking"]
+        self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
+        self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        name = _describe(swept, jobs)
+        self.parent_run_id = tracking.start_parent_run(
+            self.uri, self.experiment_id, name,
+            tags={
+                "dlnet.sweep": "parent",
+                "dlnet.sweep.keys": ", ".join(swept),
+                "dlnet.sweep.jobs": len(jobs),
+                "dlnet.sweep.dir": sweep_dir,
+                "dlnet.sweep.launcher": config.hydra.launcher.get("_target_", "basic").rsplit(".", 1)[-1],
+                "source": "hydra-multirun",
+            },
+        )
+        os.environ[PARENT_RUN_ENV] = self.parent_run_id
+        os.environ[SWEPT_KEYS_ENV] = ",".join(swept)
+        os.environ[TRACKING_URI_ENV] = self.uri
+        print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self.parent_run_id is None:
+            return
+        from dlnet import tracking
+
+        rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
+        log_sweep_report(self.uri, self.parent_run_id, rows, curves)
+        tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
+        print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
+        for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
+            os.environ.pop(key, None)
+        self.parent_run_id = None
+
+
+def _number(text: str | None) -> Any:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return text
+    return int(value) if value.is_integer() and "." not in str(text) else value
+
+
+def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict], list[dict]]:
+    """One row per child run (config, epochs, accuracies, time, status) and its val-loss curve."""
+    from dlnet import tracking
+
+    rows, curves = [], []
+    for found in tracking.child_runs(uri, experiment_id, parent_run_id):
+        run = tracking.run_summary(found)
+        params, metrics = run["params"], run["metrics"]
+        row = {
+            "run": run["run"],
+            "optim.lr": _number(params.get("optim.lr")),
+            "model.hidden_units": _number(params.get("model.hidden_units")),
+            "batch.name": params.get("batch.name"),
+            "batch.size": _number(params.get("batch.size")),
+            "epochs": int(metrics.get("epochs_run", 0)),
+            "val/accuracy": metrics.get("val/accuracy", math.nan),
+            "test/accuracy": metrics.get("test/accuracy", math.nan),
+            "time/train_seconds": metrics.get("time/train_seconds", math.nan),
+            "status": run["status"],
+            "run_id": run["run_id"],
+        }
+        rows.append(row)
+        history = tracking.metric_history(uri, run["run_id"], "val/loss")
+        curves.append({
+            "name": run["run"], "epochs": [s for s, _ in history], "val_loss": [v for _, v in history],
+            "status": run["status"],
+        })
+    rows.sort(key=lambda r: (math.isnan(r["val/accuracy"]), -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0)))
+    return rows, curves
+
+
+def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: list[dict]) -> None:
+    """The sweep's plots and results table, as artifacts of the parent run."""
+    from dlnet import plots, tracking
+
+    parent = tracking.parent_logger(uri, parent_run_id)
+    finished = [r for r in rows if r["status"] == "FINISHED"]
+    best = finished[0] if finished else None
+    summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": len(rows) - len(finished)}
+    if best is not None and not math.isnan(best["val/accuracy"]):
+        summary["sweep/best_val_accuracy"] = best["val/accuracy"]
+        parent.set_tags({"dlnet.sweep.best_run": f"{best['run']} ({best['run_id']})"})
+    parent.log_metrics(summary)
+    if not rows:
+        return
+    with tempfile.TemporaryDirectory(prefix="dlnet-sweep-") as scratch:
+        folder = Path(scratch)
+        paths = [
+            plots.sweep_val_loss_overlay(curves, folder / "sweep_val_loss.png", title="validation loss, every run"),
+            plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy"),
+            *plots.results_table(rows, folder / "sweep_results.csv", folder / "sweep_results.md"),
+        ]
+        for path in paths:
+            parent.log_artifact(path)
+
+
+def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -> str:
+    """The table printed at the end of a sweep, best validation accuracy first, and where to look."""
+    from dlnet.plots import markdown_table
+    import pandas as pd
+
+    diverged = sum(r["status"] == "FAILED" for r in rows)
+    killed = sum(r["status"] == "KILLED" for r in rows)
+    columns = ["run", "epochs", "val/accuracy", "test/accuracy", "time/train_seconds", "status"]
+    formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f"}
+    table = markdown_table(pd.DataFrame(rows, columns=columns), formats=formats) if rows else "(no runs)"
+    lines = [
+        "",
+        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed} finished, {diverged} diverged"
+        + (f", {killed} interrupted" if killed else "") + ".",
+        table,
+        "",
+        f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({uri}).",
+        f"Compare the runs in the UI: {ui_command(uri)}, then open "
+        f"http://127.0.0.1:5000/#/experiments/{experiment_id} and expand the parent run.",
+    ]
+    return "\n".join(lines)
+
+
+
+def ui_command(uri: str) -> str:
+    """How to open the UI on this store: `make ui` for the project's own, else mlflow ui with the URI."""
+    from dlnet import tracking
+    from dlnet.lineage import project_root
+
+    if uri == tracking.store_uri(project_root()):
+        return "`make ui`"
+    if uri.startswith("http"):
+        return f"open {uri}"
+    return f"`mlflow ui --backend-store-uri {uri}`"
