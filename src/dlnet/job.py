@@ -8,6 +8,7 @@ evaluate, and record everything in MLflow.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -131,7 +132,9 @@ def run_job(
     has_val = val_split.X.shape[1] > 0
     has_test = test_split.X.shape[1] > 0
 
-    uri = tracking.store_uri(root, config.tracking.uri)
+    # A queued `dvc exp run` trains in a temporary copy; DVC_ROOT names the project it came from,
+    # whose store must receive the run.
+    uri = tracking.store_uri(Path(os.environ.get("DVC_ROOT") or root), config.tracking.uri)
     experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
     name = run_name(config, swept)
     scaled_files = [root / SCALED_DIR / f"{part}.csv" for part in ("train", "val", "test")]

@@ -1,0 +1,185 @@
+"""DVC stage ``scale``: data/prepared -> data/scaled/{train,val,test}.csv + scaler.json + meta.json.
+
+    python -m dlnet.data.scale [--params params.yaml] [--in data/prepared] [--out data/scaled]
+
+Fits the scaler named by ``scale.method`` on the train part ONLY, then applies it to
+train, val and test (fitting on all rows, as the article did, leaks the validation
+data into the features):
+
+* ``standard``: ``(x - mean) / std`` with the population std (ddof=0); a constant
+  feature (std 0) is divided by 1 instead;
+* ``minmax``: ``(x - min) / (max - min)``; a constant feature (range 0) is divided by 1.
+
+Writes the scaled parts (same columns as the prepared ones), scaler.json (the method,
+the feature names and the fitted parameters per feature) and meta.json: the dataset
+and split parameters and the raw data's digest recorded by ``prepare``, the scale
+method, and the rows and class counts per part. The lineage is taken from prepare's
+meta.json rather than from params.yaml, so it always describes the data actually
+scaled; the stage itself reads only ``scale.method``.
+
+Relative paths are taken from the directory of the params file (the project root).
+The output directory is replaced atomically. Expected problems print ``error: ...``
+and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dlnet.data.atomic import atomic_directory
+from dlnet.data.errors import DataError, DataNotBuiltError, run_stage
+from dlnet.data.params import load_params, scale_params
+from dlnet.data.split import PARTS, class_counts
+
+DEFAULT_IN = Path("data/prepared")
+DEFAULT_OUT = Path("data/scaled")
+SCALER_FILE = "scaler.json"
+META_FILE = "meta.json"  # both prepare's record (read) and this stage's (written)
+# meta.json keys copied from prepare's record
+LINEAGE_KEYS = ("dataset", "missing", "split", "val_fraction", "test_fraction", "split_seed", "raw", "raw_sha256")
+# the names of each method's two fitted parameters: x -> (x - shift) / scale
+PARAM_NAMES = {"standard": ("mean", "std"), "minmax": ("min", "max")}
+
+
+@dataclass
+class Scaler:
+    """A fitted per-feature affine scaler.
+
+    ``shift`` and ``spread`` are (features,) arrays: mean and std for ``standard``,
+    min and max for ``minmax``. :meth:`transform` divides by the std, or by max - min,
+    replacing a zero divisor by 1.
+    """
+
+    method: str
+    features: list[str]
+    shift: np.ndarray
+    spread: np.ndarray
+
+    @classmethod
+    def fit(cls, method: str, X: np.ndarray, features: list[str]) -> Scaler:
+        """Fit on ``X`` of shape (samples, features); the train part only."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] != len(features):
+            raise DataError(f"cannot fit a scaler on an array of shape {X.shape} with {len(features)} features")
+        if method == "standard":
+            return cls(method, list(features), X.mean(axis=0), X.std(axis=0, ddof=0))
+        if method == "minmax":
+            return cls(method, list(features), X.min(axis=0), X.max(axis=0))
+        raise DataError(f"scale.method must be one of {', '.join(PARAM_NAMES)}; got {method!r}")
+
+    def divisor(self) -> np.ndarray:
+        divisor = self.spread if self.method == "standard" else self.spread - self.shift
+        return np.where(divisor == 0, 1.0, divisor)
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Scale ``X`` of shape (samples, features)."""
+        return (np.asarray(X, dtype=np.float64) - self.shift) / self.divisor()
+
+    def to_dict(self) -> dict[str, Any]:
+        first, second = PARAM_NAMES[self.method]
+        return {
+            "method": self.method,
+            "features": self.features,
+            "params": {
+                name: {first: float(a), second: float(b)}
+                for name, a, b in zip(self.features, self.shift, self.spread, strict=True)
+            },
+            "formula": "(x - mean) / std, std 0 -> 1"
+            if self.method == "standard"
+            else "(x - min) / (max - min), range 0 -> 1",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Scaler:
+        first, second = PARAM_NAMES[data["method"]]
+        features = list(data["features"])
+        shift = np.array([data["params"][name][first] for name in features], dtype=np.float64)
+        spread = np.array([data["params"][name][second] for name in features], dtype=np.float64)
+        return cls(data["method"], features, shift, spread)
+
+
+def read_prepared(in_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """The prepared parts and prepare's meta.json; :class:`DataNotBuiltError` if missing."""
+    in_dir = Path(in_dir)
+    names = [f"{part}.csv" for part in PARTS] + [META_FILE]
+    missing = [name for name in names if not (in_dir / name).is_file()]
+    if missing:
+        raise DataNotBuiltError(
+            f"{in_dir}: {', '.join(missing)} not found; the prepared data is not built: run `dvc repro` "
+            f"(or `python -m dlnet.data.prepare`)"
+        )
+    meta = json.loads((in_dir / META_FILE).read_text(encoding="utf-8"))
+    columns = ["id", *meta["features"], "label"]
+    parts = {}
+    for part in PARTS:
+        path = in_dir / f"{part}.csv"
+        frame = pd.read_csv(path)
+        if list(frame.columns) != columns:
+            raise DataError(f"{path}: columns {list(frame.columns)}; expected {columns} (from {META_FILE})")
+        if frame[columns].isna().any().any():
+            raise DataError(f"{path}: has missing values; expected none after prepare")
+        parts[part] = frame
+    if parts["train"].empty:
+        raise DataError(f"{in_dir / 'train.csv'}: the train part is empty; nothing to fit the scaler on")
+    return parts, meta
+
+
+def scale_parts(
+    parts: dict[str, pd.DataFrame], features: list[str], method: str
+) -> tuple[dict[str, pd.DataFrame], Scaler]:
+    """Fit on ``parts["train"]`` only and return every part scaled, and the scaler."""
+    scaler = Scaler.fit(method, parts["train"][features].to_numpy(dtype=np.float64), features)
+    scaled = {}
+    for name, frame in parts.items():
+        out = frame.copy()
+        out[features] = scaler.transform(frame[features].to_numpy(dtype=np.float64))
+        scaled[name] = out
+    return scaled, scaler
+
+
+def scale_meta(prepared_meta: dict[str, Any], method: str, scaled: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """meta.json of the scaled data."""
+    return {
+        **{key: prepared_meta[key] for key in LINEAGE_KEYS},
+        "scale": method,
+        "features": list(prepared_meta["features"]),
+        "labels": prepared_meta.get("labels", {"0": "benign", "1": "malignant"}),
+        "rows": {name: len(frame) for name, frame in scaled.items()},
+        "class_counts": {name: class_counts(frame) for name, frame in scaled.items()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m dlnet.data.scale``; returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m dlnet.data.scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    parser.add_argument("--in", dest="in_dir", type=Path, default=None, help=f"prepared data (default: {DEFAULT_IN})")
+    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default: {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+
+    def stage() -> None:
+        root = args.params.parent
+        method = scale_params(load_params(args.params), source=args.params).method
+        parts, prepared_meta = read_prepared(args.in_dir if args.in_dir is not None else root / DEFAULT_IN)
+        scaled, scaler = scale_parts(parts, list(prepared_meta["features"]), method)
+        meta = scale_meta(prepared_meta, method, scaled)
+        out = args.out if args.out is not None else root / DEFAULT_OUT
+        with atomic_directory(out) as tmp:
+            for name, frame in scaled.items():
+                frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
+            (tmp / SCALER_FILE).write_text(json.dumps(scaler.to_dict(), indent=2) + "\n", encoding="utf-8")
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        print(f"scale: {method} fitted on train ({meta['rows']['train']} rows) -> {out}")
+
+    return run_stage(stage)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
