@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,18 @@ class MlflowSweep(Callback):
         self.experiment_id: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's exception into a warning and goes on with the jobs;
+        # a sweep that cannot be set up must stop here instead, before any job starts.
+        try:
+            self._start(config)
+        except SweepError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+        except Exception as error:
+            print(f"error: the sweep could not be set up: {type(error).__name__}: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
+
+    def _start(self, config: DictConfig) -> None:
         from dlnet import tracking
         from dlnet.lineage import project_root
 
@@ -106,13 +119,15 @@ class MlflowSweep(Callback):
             return
         from dlnet import tracking
 
-        rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
-        log_sweep_report(self.uri, self.parent_run_id, rows, curves)
-        tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
-        print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
-        for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
-            os.environ.pop(key, None)
-        self.parent_run_id = None
+        try:
+            rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
+            log_sweep_report(self.uri, self.parent_run_id, rows, curves)
+            print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
+        finally:
+            tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
+            for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
+                os.environ.pop(key, None)
+            self.parent_run_id = None
 
 
 def _number(text: str | None) -> Any:
