@@ -11,6 +11,8 @@ PORT ?= 5000
 # Never let uv fetch its own interpreter: use the machine's Python 3.11.
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile every installed module once: imports stay fast even where PYTHONDONTWRITEBYTECODE is set.
+export UV_COMPILE_BYTECODE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup repro test sweep ui bench bench-smoke browser params clean
@@ -39,6 +41,14 @@ sweep: setup
 ui: setup
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+
+# PyTorch is a benchmark peer only: pip takes the CPU build of torch 2.13.0 where the
+# machine provides it (uv would fetch a multi-GB CUDA build). Without it the PyTorch
+# column says "not installed".
+bench: setup
+	$(UV) pip install --quiet --python $(BIN)/python pip
+	-$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m bench
 
 # params.yaml is the composition of conf/'s defaults (the file DVC's stages read).
 params: setup
