@@ -84,10 +84,10 @@ def check_data(root: Path, config: Config) -> dict[str, Any]:
     ]
     if differences:
         said = "; ".join(f"{key}: built {built!r}, asked {asked!r}" for key, built, asked in differences)
-        overrides = " ".join(f"{key}={asked}" for key, _, asked in differences)
+        overrides = " ".join(f"-S {key}={asked}" for key, _, asked in differences)
         raise DataMismatchError(
             f"the data in {SCALED_DIR} was built from another config ({said}). Training on it would not be "
-            f"what the config says. Rebuild it: `dvc exp run -S {overrides}` (or set them in params.yaml and "
+            f"what the config says. Rebuild it: `dvc exp run {overrides}` (or set them in params.yaml and "
             "run `dvc repro`), or ask for the data that was built."
         )
     return meta

@@ -120,8 +120,9 @@ class RunLogger:
             # integer columns cannot hold NaN; neither applies to a finished, validated split.
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(frame, source=source, targets=targets, name=name, digest=digest[:36])
+            entity = dataset._to_mlflow_entity()
         tags = [InputTag(key="mlflow.data.context", value=context)]
-        self._client.log_inputs(self.run_id, datasets=[DatasetInput(dataset._to_mlflow_entity(), tags=tags)])
+        self._client.log_inputs(self.run_id, datasets=[DatasetInput(entity, tags=tags)])
 
     def fail(self, reason: str) -> None:
         """End the run FAILED (a diverged run) instead of FINISHED, saying why."""
