@@ -193,3 +193,44 @@ def test_interrupted_run_ends_killed(built_project, tmp_path):
     (run,) = runs_of(uri)[1]
     assert run.info.status == "KILLED"
     assert run.data.tags["dlnet.status_reason"].startswith("interrupted")
+
+
+def test_interrupted_sweep_ends_its_runs_killed(built_project, tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    ensure_experiment(uri, "dlnet")
+    process = subprocess.Popen(
+        [TRAIN, "-m", "optim.lr=0.1,0.2", "batch=stochastic", "train.epochs=100000", f"tracking.uri={uri}",
+         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=built_project, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            children = [r for r in runs_of(uri)[1] if "mlflow.parentRunId" in r.data.tags]
+            if children and "train/loss" in children[0].data.metrics:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the sweep's first run never started")
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130
+    runs = runs_of(uri)[1]
+    assert {r.info.status for r in runs} == {"KILLED"}  # the parent and the one child that had started
+    assert len(runs) == 2
+
+
+def test_the_sweep_preset_runs_the_27_run_grid(built_project, tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    done = run_tool([TRAIN, "+sweep=grid", "train.epochs=2", f"tracking.uri={uri}",
+                     f"hydra.sweep.dir={tmp_path / 'sweep'}"], built_project, timeout=400)
+    assert done.returncode == 0, done.stderr
+    runs = runs_of(uri)[1]
+    (parent,) = [r for r in runs if r.data.tags.get("dlnet.sweep") == "parent"]
+    assert parent.info.run_name == "sweep lr(3) × h(3) × batch(3) = 27 runs"
+    assert len(runs) == 28
+    names = {r.info.run_name for r in runs}
+    assert {"lr=0.01 h=4 full", "lr=0.07 h=15 mini", "lr=0.3 h=64 stochastic"} <= names

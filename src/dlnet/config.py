@@ -23,6 +23,7 @@ INITS = ("article", "he", "xavier")  # mirrors dlnet.network.INITS (kept import-
 DTYPES = ("float64", "float32")
 BATCH_STRATEGIES = ("full", "mini", "stochastic")
 TRACKING_MODES = ("local", "server")
+PLOT_SCALES = ("log", "linear")
 
 
 @dataclass
@@ -73,6 +74,7 @@ class TrackingConfig:
     name: str = "local"
     uri: Optional[str] = None
     experiment: str = "dlnet"
+    loss_plot_scale: str = "log"
 
 
 @dataclass
@@ -149,6 +151,7 @@ def validate(cfg: DictConfig | dict) -> Config:
     if config.train.divergence_factor <= 1:
         raise ConfigError("train.divergence_factor must be above 1")
     _choice("tracking.name", config.tracking.name, TRACKING_MODES)
+    _choice("tracking.loss_plot_scale", config.tracking.loss_plot_scale, PLOT_SCALES)
     if not config.tracking.experiment:
         raise ConfigError("tracking.experiment must name an MLflow experiment")
     return config

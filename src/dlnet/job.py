@@ -208,7 +208,8 @@ def run_job(
             (folder / "config.yaml").write_text(yaml.safe_dump(_as_dict(config), sort_keys=False))
             np.savez(folder / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
             plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
-                             folder / "loss_curve.png", title=name, log_scale=True)
+                             folder / "loss_curve.png", title=name,
+                             log_scale=config.tracking.loss_plot_scale == "log")
             if not history.diverged:
                 shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
                 plots.confusion_matrix_plot(
