@@ -168,28 +168,29 @@ def test_data_never_built_says_run_dvc_repro(tmp_path):
     assert done.returncode == 2 and "dvc repro" in done.stderr
 
 
-def test_interrupted_run_ends_killed(built_project, tmp_path):
-    uri = sqlite_uri(tmp_path / "mlflow.db")
+def interrupt_once_training(project, uri: str, args: list[str]) -> int:
+    """Start `dlnet-train args`, press Ctrl-C once a run has logged losses; return the exit code."""
     ensure_experiment(uri, "dlnet")  # the store exists before two processes open it
-    process = subprocess.Popen(
-        [TRAIN, "batch=stochastic", "train.epochs=100000", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'run'}"],
-        cwd=built_project, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    process = subprocess.Popen([TRAIN, *args, f"tracking.uri={uri}"], cwd=project, env=tool_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            runs = runs_of(uri)[1]
-            if runs and runs[0].info.status == "RUNNING" and "train/loss" in runs[0].data.metrics:
-                break
+        while not any("train/loss" in r.data.metrics for r in runs_of(uri)[1]):
+            if time.monotonic() > deadline or process.poll() is not None:
+                pytest.fail("no run started training")
             time.sleep(0.5)
-        else:
-            pytest.fail("the run never started")
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode != 0
+    return process.returncode
+
+
+def test_interrupted_run_ends_killed(built_project, tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    args = ["batch=stochastic", "train.epochs=100000", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert interrupt_once_training(built_project, uri, args) == 130
     (run,) = runs_of(uri)[1]
     assert run.info.status == "KILLED"
     assert run.data.tags["dlnet.status_reason"].startswith("interrupted")
@@ -197,27 +198,8 @@ def test_interrupted_run_ends_killed(built_project, tmp_path):
 
 def test_interrupted_sweep_ends_its_runs_killed(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    ensure_experiment(uri, "dlnet")
-    process = subprocess.Popen(
-        [TRAIN, "-m", "optim.lr=0.1,0.2", "batch=stochastic", "train.epochs=100000", f"tracking.uri={uri}",
-         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-        cwd=built_project, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            children = [r for r in runs_of(uri)[1] if "mlflow.parentRunId" in r.data.tags]
-            if children and "train/loss" in children[0].data.metrics:
-                break
-            time.sleep(0.5)
-        else:
-            pytest.fail("the sweep's first run never started")
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 130
+    args = ["-m", "optim.lr=0.1,0.2", "batch=stochastic", "train.epochs=100000", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    assert interrupt_once_training(built_project, uri, args) == 130
     runs = runs_of(uri)[1]
     assert {r.info.status for r in runs} == {"KILLED"}  # the parent and the one child that had started
     assert len(runs) == 2
