@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 
 from dlnet.data.atomic import atomic_directory
-from dlnet.data.errors import DataError, DataNotBuiltError, run_stage
+from dlnet.data.dataset import read_parts
+from dlnet.data.errors import DataError, run_stage
 from dlnet.data.params import load_params, scale_params
 from dlnet.data.split import PARTS, class_counts
 
@@ -108,24 +109,12 @@ class Scaler:
 def read_prepared(in_dir: str | Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """The prepared parts and prepare's meta.json; :class:`DataNotBuiltError` if missing."""
     in_dir = Path(in_dir)
-    names = [f"{part}.csv" for part in PARTS] + [META_FILE]
-    missing = [name for name in names if not (in_dir / name).is_file()]
-    if missing:
-        raise DataNotBuiltError(
-            f"{in_dir}: {', '.join(missing)} not found; the prepared data is not built: run `dvc repro` "
-            f"(or `python -m dlnet.data.prepare`)"
-        )
-    meta = json.loads((in_dir / META_FILE).read_text(encoding="utf-8"))
-    columns = ["id", *meta["features"], "label"]
-    parts = {}
-    for part in PARTS:
-        path = in_dir / f"{part}.csv"
-        frame = pd.read_csv(path)
-        if list(frame.columns) != columns:
-            raise DataError(f"{path}: columns {list(frame.columns)}; expected {columns} (from {META_FILE})")
-        if frame[columns].isna().any().any():
-            raise DataError(f"{path}: has missing values; expected none after prepare")
-        parts[part] = frame
+    parts, meta = read_parts(
+        in_dir, "the prepared data is not built: run `dvc repro` (or `python -m dlnet.data.prepare`)"
+    )
+    for part, frame in parts.items():
+        if frame.isna().any().any():
+            raise DataError(f"{in_dir / f'{part}.csv'}: has missing values; expected none after prepare")
     if parts["train"].empty:
         raise DataError(f"{in_dir / 'train.csv'}: the train part is empty; nothing to fit the scaler on")
     return parts, meta
