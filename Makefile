@@ -40,7 +40,7 @@ sweep: setup
 
 ui: setup
 	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
-	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port $(PORT)
 
 # PyTorch is a benchmark peer only: pip takes the CPU build of torch 2.13.0 where the
 # machine provides it (uv would fetch a multi-GB CUDA build). Without it the PyTorch
