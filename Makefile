@@ -38,11 +38,10 @@ test: setup
 sweep: setup
 	dlnet-train -m +sweep=grid
 
-# The MLflow UI on the project's store (or STORE=<tracking URI>), on loopback only.
-STORE ?= sqlite:///$(CURDIR)/mlflow.db
+# The MLflow UI on the project's store (or STORE=<tracking URI>), on loopback only;
+# it prints the runs page and the latest sweep's comparison view.
 ui: setup
-	@echo "MLflow UI: http://127.0.0.1:$(PORT)  (Ctrl-C to stop)"
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(BIN)/mlflow ui --backend-store-uri $(STORE) --host 127.0.0.1 --port $(PORT)
+	@$(BIN)/python -m dlnet.ui --port $(PORT) $(if $(STORE),--store $(STORE))
 
 # PyTorch is a benchmark peer only: pip takes the CPU build of torch 2.13.0 where the
 # machine provides it (uv would fetch a multi-GB CUDA build). Without it the PyTorch

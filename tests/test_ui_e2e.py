@@ -174,3 +174,25 @@ def test_parent_run_expands_to_its_children(served, tmp_path):
                 order[name] = int(index)
     assert set(order) == {PARENT_NAME, *names}, rows
     assert all(order[name] > order[PARENT_NAME] for name in names), order
+
+
+def test_the_sweep_saves_a_comparison_view(served, tmp_path):
+    """The sweep's own view: its runs, the loss charts overlaid and the parallel coordinates."""
+    chromium_or_fail()
+    server, experiment_id = served.server, served.experiment_id
+    view_id = browser.sweep_view_id(served.parent["info"]["run_id"])
+    experiment = server.api("experiments/get", experiment_id=experiment_id)["experiment"]
+    saved = as_dict(experiment.get("tags"))
+    assert f"mlflow.sharedViewState.{view_id}" in saved
+    with browser.DevToolsPage() as page:
+        page.goto(browser.view_url(server.url, experiment_id, view_id, charts=True))
+        names = sorted(EXPECTED_CHILDREN)
+        page.wait_for(
+            f"{names!r}.every(name => document.body.innerText.includes(name))"
+            " && document.body.innerText.includes('Parallel Coordinates')"
+            " && document.querySelectorAll('.js-plotly-plot').length >= 2",
+            what="the sweep's runs, its loss charts and the parallel coordinates",
+        )
+        text = page.text()
+        page.screenshot(tmp_path / "mlflow-compare.png")
+    assert "val/loss" in text and "train/loss" in text

@@ -11,14 +11,9 @@ README's screenshots (scripts/ui_screenshot.py). Standard library only.
 - `DevToolsPage` drives one Chromium tab over the DevTools protocol, for what a command line
   cannot do: click (expand a sweep's parent run), wait for a condition, then take a screenshot.
 
-MLflow 3.17's UI, as these helpers use it (read from its code, checked in a browser):
-
-- The experiment's view follows the page's `workflowType` (URL parameter, else the browser's
-  saved choice, else `genai`), not the experiment's `mlflow.experimentKind` tag: a fresh browser
-  opening `#/experiments/<id>` lands on the GenAI overview. `runs_url` asks for the
-  model-training view with `?workflowType=machine_learning`.
-- The runs table nests child runs under their parent (collapsed) only when it is sorted by
-  creation time and not filtered; any other sort order or a filter lists every run flat.
+The UI's addresses and saved views live in dlnet.ui_views (the sweep saves a view too).
+The runs table nests child runs under their parent (collapsed) only when it is sorted by
+creation time and not filtered; any other sort order or a filter lists every run flat.
 """
 
 from __future__ import annotations
@@ -42,11 +37,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Mapping
 
+# The UI's addresses and saved views, re-exported for the test and the screenshot script.
+from dlnet.ui_views import MODEL_TRAINING, metric_key, run_columns, runs_url, sweep_view_id, view_url  # noqa: F401
+
 LOOPBACK = "127.0.0.1"
 CHROMIUM_NAMES = ("chromium", "chromium-browser")
 RENDER_BUDGET_MS = 30_000  # MLflow's page needs at least 20,000 ms of virtual time
 WINDOW = (1600, 1000)
-MODEL_TRAINING = "machine_learning"  # the UI's workflowType for classic model training
 
 
 class BrowserError(RuntimeError):
@@ -125,25 +122,10 @@ class MlflowServer:
         return "\n" + "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
 
     def stop(self) -> None:
-        """SIGTERM to the server's process group, SIGKILL if it is still there after 15 s."""
+        """SIGTERM to the server's process group (the CLI and its uvicorn worker), SIGKILL after 15 s."""
         process, self.process = self.process, None
-        if process is not None and process.poll() is None:
-            for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-                try:
-                    os.killpg(process.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    process.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-        # The uvicorn worker may outlive the CLI process that forwarded the signal.
         if process is not None:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+            _kill_group(process, grace=15)
         if self._log:
             self._log.close()
             self._log = None
@@ -180,76 +162,6 @@ class MlflowServer:
             token = page.get("next_page_token")
             if not token:
                 return runs
-
-
-# --- pages of the UI -----------------------------------------------------------------------------
-
-def runs_url(base: str, experiment_id: str, **params: Any) -> str:
-    """The experiment's runs page in the model-training view, with optional search/view parameters."""
-    query = {"workflowType": MODEL_TRAINING, **{k: v for k, v in params.items() if v is not None}}
-    return f"{base}/#/experiments/{experiment_id}/runs?{urllib.parse.urlencode(query, quote_via=urllib.parse.quote)}"
-
-
-def metric_key(name: str) -> str:
-    """A metric as the UI's sort and column keys spell it: metrics.`val/accuracy`."""
-    return f"metrics.`{name}`"
-
-
-def param_key(name: str) -> str:
-    return f"params.`{name}`"
-
-
-# --- saved views: what the UI shows, stored on the experiment ------------------------------------
-
-SAVED_VIEW_TAG = "mlflow.sharedViewState."  # + view id; the UI's "Views" menu lists these tags
-
-
-def sweep_view_state(parent_run_id: str, *, params: list[str], metric: str = "val/accuracy",
-                     histories: tuple[str, ...] = ("val/loss", "train/loss"),
-                     extra_metrics: tuple[str, ...] = ("val/loss", "test/accuracy")) -> dict[str, Any]:
-    """The runs page's state for comparing one sweep's runs (MLflow 3.17's UI state format).
-
-    Table: the sweep's children only, best `metric` first, with the `params` and the metrics as
-    columns. Charts: each history per epoch, overlaid across the runs, and the parallel
-    coordinates of the `params` against `metric`.
-    """
-    section = "dlnet-sweep"
-    charts: list[dict[str, Any]] = [
-        {"uuid": f"dlnet-{key.replace('/', '-')}", "type": "LINE", "metricKey": key, "selectedMetricKeys": [key],
-         "displayName": f"{key} per epoch", "xAxisKey": "step", "selectedXAxisMetricKey": "", "xAxisScaleType": "linear",
-         "scaleType": "linear", "lineSmoothness": 0, "yAxisKey": "metric", "yAxisExpressions": [], "range": {},
-         "runsCountToCompare": 100, "deleted": False, "isGenerated": False, "metricSectionId": section}
-        for key in histories
-    ]
-    charts.append(
-        {"uuid": "dlnet-parallel", "type": "PARALLEL", "selectedParams": list(params), "selectedMetrics": [metric],
-         "displayName": f"{', '.join(params)} → {metric}", "showAllRuns": True, "runsCountToCompare": 100,
-         "deleted": False, "isGenerated": False, "metricSectionId": section}
-    )
-    metrics = [metric, *(m for m in extra_metrics if m != metric)]
-    return {
-        "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
-        "orderByKey": metric_key(metric),
-        "orderByAsc": False,
-        "selectedColumns": [*(param_key(p) for p in params), *(metric_key(m) for m in metrics)],
-        "runsHiddenMode": "SHOW_ALL",  # chart every run of the sweep, not the first ten
-        "compareRunCharts": charts,
-        "compareRunSections": [{"uuid": section, "name": "sweep", "display": True, "isReordered": True,
-                                "columns": 3, "cardHeight": 420}],
-        "isAccordionReordered": True,
-        "hideEmptyCharts": True,
-    }
-
-
-def saved_view_tag(view_id: str, name: str, state: Mapping[str, Any], *, now_ms: int | None = None) -> tuple[str, str]:
-    """The experiment tag (key, value) that saves `state` as the view `name`, opened by `view_url`."""
-    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    envelope = {"name": name, "createdAt": now_ms, "updatedAt": now_ms, "state": json.dumps(state)}
-    return f"{SAVED_VIEW_TAG}{view_id}", json.dumps(envelope)
-
-
-def view_url(base: str, experiment_id: str, view_id: str, *, charts: bool = False) -> str:
-    return runs_url(base, experiment_id, viewStateShareKey=view_id, compareRunsMode="CHART" if charts else None)
 
 
 # --- Chromium from the command line --------------------------------------------------------------
@@ -290,23 +202,42 @@ def chromium_flags(profile: Path, *, window: tuple[int, int] = WINDOW) -> list[s
 
 
 def _run_chromium(extra: list[str], url: str, *, budget_ms: int, window: tuple[int, int], timeout: float):
+    """Run Chromium once on `url`; return (stdout, stderr). Its whole process group ends with it."""
     chromium = require_chromium()
     with tempfile.TemporaryDirectory(prefix="dlnet-chromium-", ignore_cleanup_errors=True) as profile:
         args = [chromium, *chromium_flags(Path(profile), window=window), f"--virtual-time-budget={budget_ms}",
                 *extra, url]
+        process = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
         try:
-            done = subprocess.run(args, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+            stdout, stderr = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
+            _kill_group(process)
             raise BrowserError(f"chromium did not finish rendering {url} in {timeout:.0f} s") from None
-    if done.returncode != 0:
-        raise BrowserError(f"chromium exited {done.returncode} on {url}\n{done.stderr[-2000:]}")
-    return done
+    if process.returncode != 0:
+        raise BrowserError(f"chromium exited {process.returncode} on {url}\n{stderr[-2000:]}")
+    return stdout, stderr
+
+
+def _kill_group(process: subprocess.Popen, grace: float = 10) -> None:
+    """SIGTERM, then SIGKILL after `grace` s, to the process group of a child started in a new session."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5)):
+        if process.poll() is not None:
+            return
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def render_dom(url: str, *, budget_ms: int = RENDER_BUDGET_MS, window: tuple[int, int] = WINDOW,
                timeout: float = 180) -> str:
     """The page's DOM once its scripts have run (`--dump-dom`)."""
-    return _run_chromium(["--dump-dom"], url, budget_ms=budget_ms, window=window, timeout=timeout).stdout
+    return _run_chromium(["--dump-dom"], url, budget_ms=budget_ms, window=window, timeout=timeout)[0]
 
 
 def render_screenshot(url: str, path: Path, *, budget_ms: int = RENDER_BUDGET_MS,
@@ -442,10 +373,11 @@ class DevToolsPage:
     def __init__(self, *, window: tuple[int, int] = WINDOW, timeout: float = 60):
         self.window = window
         self.timeout = timeout
+        chromium = require_chromium()
         self._profile = tempfile.TemporaryDirectory(prefix="dlnet-chromium-", ignore_cleanup_errors=True)
         profile = Path(self._profile.name)
         self.process = subprocess.Popen(
-            [require_chromium(), *chromium_flags(profile, window=window), "--remote-debugging-port=0", "about:blank"],
+            [chromium, *chromium_flags(profile, window=window), "--remote-debugging-port=0", "about:blank"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         self._ws: _WebSocket | None = None
@@ -499,7 +431,10 @@ class DevToolsPage:
         self.call("Page.navigate", url=url)
 
     def wait_for(self, expression: str, *, timeout: float | None = None, what: str = "") -> Any:
-        """Poll a JavaScript expression until it is truthy; return its value."""
+        """Poll a JavaScript expression until it is truthy; return its value.
+
+        The value crosses as JSON: test for an element with `!!document.querySelector(...)`.
+        """
         deadline = time.monotonic() + (timeout or self.timeout)
         while time.monotonic() < deadline:
             try:
@@ -528,15 +463,7 @@ class DevToolsPage:
         if self._ws:
             self._ws.close()
             self._ws = None
-        if self.process.poll() is None:
-            try:
-                os.killpg(self.process.pid, signal.SIGTERM)
-                self.process.wait(timeout=10)
-            except (ProcessLookupError, subprocess.TimeoutExpired):
-                try:
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        _kill_group(self.process)
         self._profile.cleanup()
 
     def __enter__(self) -> "DevToolsPage":

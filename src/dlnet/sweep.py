@@ -19,6 +19,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from dlnet import ui_views
+
 PARENT_RUN_ENV = "DLNET_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "DLNET_SWEPT_KEYS"
 TRACKING_URI_ENV = "DLNET_SWEEP_TRACKING_URI"
@@ -74,6 +76,8 @@ class MlflowSweep(Callback):
         self.parent_run_id: str | None = None
         self.uri: str | None = None
         self.experiment_id: str | None = None
+        self.name = ""
+        self.swept: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on with the jobs;
@@ -97,7 +101,8 @@ class MlflowSweep(Callback):
         self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        name = _describe(swept, jobs)
+        name = self.name = _describe(swept, jobs)
+        self.swept = swept
         self.parent_run_id = tracking.start_parent_run(
             self.uri, self.experiment_id, name,
             tags={
@@ -122,6 +127,7 @@ class MlflowSweep(Callback):
         try:
             rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
             log_sweep_report(self.uri, self.parent_run_id, rows, curves)
+            save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
             print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
         finally:
             tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
@@ -211,11 +217,30 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -
         table,
         "",
         f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({uri}).",
-        f"Compare the runs in the UI: {ui_command(uri)}, then open "
-        f"http://127.0.0.1:5000/#/experiments/{experiment_id} and expand the parent run.",
+        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view:",
+        "  " + ui_views.view_url(ui_base(uri), experiment_id, ui_views.sweep_view_id(parent_run_id), charts=True),
     ]
     return "\n".join(lines)
 
+
+
+# The params the UI's sweep view shows as columns and parallel coordinates.
+VIEW_PARAMS = ["optim.lr", "model.hidden_units", "batch.name"]
+
+
+def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, swept: list[str]) -> None:
+    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu)."""
+    from dlnet import tracking
+
+    extra = [key for key in swept if key not in ("optim.lr", "model.hidden_units", "batch", "batch.name")]
+    state = ui_views.sweep_view_state(parent_run_id, params=VIEW_PARAMS + extra)
+    key, value = ui_views.saved_view_tag(ui_views.sweep_view_id(parent_run_id), name, state)
+    tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def ui_base(uri: str) -> str:
+    """Where the UI for this store answers: the server itself, or `make ui`'s default address."""
+    return uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
 
 
 def ui_command(uri: str) -> str:
@@ -226,5 +251,5 @@ def ui_command(uri: str) -> str:
     if uri == tracking.store_uri(project_root()):
         return "`make ui`"
     if uri.startswith("http"):
-        return f"open {uri}"
+        return "the tracking server"
     return f"`mlflow ui --backend-store-uri {uri}`"

@@ -63,6 +63,10 @@ def ensure_experiment(uri: str, name: str) -> str:
     return experiment_id
 
 
+def set_experiment_tag(uri: str, experiment_id: str, key: str, value: str) -> None:
+    client(uri).set_experiment_tag(experiment_id, key, value)
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -202,6 +206,15 @@ def child_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[Any]:
         order_by=["attributes.start_time ASC"],
     )
     return list(found)
+
+
+def latest_sweep(uri: str, experiment_id: str) -> tuple[str, str] | None:
+    """The (run id, name) of the experiment's most recent sweep parent run, if any."""
+    found = client(uri).search_runs(
+        [experiment_id], filter_string="tags.`dlnet.sweep` = 'parent'", max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    return (found[0].info.run_id, found[0].info.run_name) if found else None
 
 
 def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:

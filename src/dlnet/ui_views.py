@@ -1,0 +1,104 @@
+"""The MLflow UI's addresses and saved views, as MLflow 3.17's UI reads them. Standard library only.
+
+- The experiment's view follows the page's `workflowType` (URL parameter, else the browser's
+  saved choice, else `genai`), not only the experiment's `mlflow.experimentKind` tag: a fresh
+  browser opening `#/experiments/<id>` lands on the GenAI overview. `runs_url` asks for the
+  model-training view with `?workflowType=machine_learning`.
+- A saved view is an experiment tag `mlflow.sharedViewState.<id>` (what the UI's "Views" menu
+  writes), opened with `viewStateShareKey=<id>`. Every sweep saves one: its runs, best first,
+  with the swept params as columns, the loss curves overlaid and the parallel coordinates.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+from typing import Any, Mapping
+
+MODEL_TRAINING = "machine_learning"  # the UI's workflowType for classic model training
+
+
+def sweep_view_id(parent_run_id: str) -> str:
+    return f"sweep-{parent_run_id}"
+
+
+def runs_url(base: str, experiment_id: str, **params: Any) -> str:
+    """The experiment's runs page in the model-training view, with optional search/view parameters."""
+    query = {"workflowType": MODEL_TRAINING, **{k: v for k, v in params.items() if v is not None}}
+    return f"{base}/#/experiments/{experiment_id}/runs?{urllib.parse.urlencode(query, quote_via=urllib.parse.quote)}"
+
+
+def metric_key(name: str) -> str:
+    """A metric as the UI's sort and column keys spell it: metrics.`val/accuracy`."""
+    return f"metrics.`{name}`"
+
+
+def param_key(name: str) -> str:
+    return f"params.`{name}`"
+
+
+# --- saved views: what the UI shows, stored on the experiment ------------------------------------
+
+SAVED_VIEW_TAG = "mlflow.sharedViewState."  # + view id; the UI's "Views" menu lists these tags
+RUN_NAME_COLUMN = "attributes.`Run Name`"
+FIXED_COLUMNS = (RUN_NAME_COLUMN, "runDateAndNestInfo", "duration")  # name, created, duration
+
+
+def run_columns(params: list[str], metrics: list[str]) -> dict[str, Any]:
+    """Table state showing `params` then `metrics` as columns, after the run's name, date and duration."""
+    selected = [*(param_key(p) for p in params), *(metric_key(m) for m in metrics)]
+    return {"selectedColumns": selected, "columnOrder": [*FIXED_COLUMNS, *selected],
+            "columnWidths": {RUN_NAME_COLUMN: 290}}
+
+
+def sweep_view_state(parent_run_id: str, *, params: list[str], metric: str = "val/accuracy",
+                     histories: tuple[str, ...] = ("val/loss", "train/loss"),
+                     extra_metrics: tuple[str, ...] = ("val/loss", "test/accuracy")) -> dict[str, Any]:
+    """The runs page's state for comparing one sweep's runs (MLflow 3.17's UI state format).
+
+    Table: the sweep's children only, best `metric` first, with the `params` and the metrics as
+    columns. Charts, two a row: the first history per epoch overlaid across the runs, the
+    parallel coordinates of the `params` against `metric`, the other histories, and `metric`
+    run by run (a bar chart).
+    """
+    section = "dlnet-sweep"
+    common = {"runsCountToCompare": 100, "deleted": False, "isGenerated": False, "metricSectionId": section}
+
+    def line(key: str) -> dict[str, Any]:
+        return {"uuid": f"dlnet-{key.replace('/', '-')}", "type": "LINE", "metricKey": key, "selectedMetricKeys": [key],
+                "displayName": key, "xAxisKey": "step", "selectedXAxisMetricKey": "", "xAxisScaleType": "linear",
+                "scaleType": "linear", "lineSmoothness": 0, "yAxisKey": "metric", "yAxisExpressions": [], "range": {},
+                **common}
+
+    parallel = {"uuid": "dlnet-parallel", "type": "PARALLEL", "selectedParams": list(params),
+                "selectedMetrics": [metric], "displayName": "Parallel coordinates", "showAllRuns": True, **common}
+    bar = {"uuid": "dlnet-bar", "type": "BAR", "metricKey": metric, "selectedMetricKeys": [metric],
+           "displayName": metric, **common}
+    charts = [line(histories[0]), parallel, *(line(key) for key in histories[1:]), bar]
+    metrics = [metric, *(m for m in extra_metrics if m != metric)]
+    return {
+        "searchFilter": f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
+        "orderByKey": metric_key(metric),
+        "orderByAsc": False,
+        **run_columns(params, metrics),
+        "runsHiddenMode": "SHOW_ALL",  # chart every run of the sweep, not the first ten
+        "compareRunCharts": charts,
+        "compareRunSections": [{"uuid": section, "name": "sweep", "display": True, "isReordered": True,
+                                "columns": 2, "cardHeight": 460}],
+        "isAccordionReordered": True,
+        "hideEmptyCharts": True,
+    }
+
+
+def saved_view_tag(view_id: str, name: str, state: Mapping[str, Any], *, now_ms: int | None = None) -> tuple[str, str]:
+    """The experiment tag (key, value) that saves `state` as the view `name`, opened by `view_url`."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    envelope = {"name": name, "createdAt": now_ms, "updatedAt": now_ms, "state": json.dumps(state)}
+    return f"{SAVED_VIEW_TAG}{view_id}", json.dumps(envelope)
+
+
+def view_url(base: str, experiment_id: str, view_id: str, *, charts: bool = False) -> str:
+    return runs_url(base, experiment_id, viewStateShareKey=view_id, compareRunsMode="CHART" if charts else None)
+
+
