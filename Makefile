@@ -35,8 +35,9 @@ repro: setup
 test: setup
 	$(BIN)/pytest
 
+# The 27-run preset of conf/sweep/grid.yaml; ARGS adds overrides: make sweep ARGS="train.epochs=100"
 sweep: setup
-	dlnet-train -m +sweep=grid
+	dlnet-train +sweep=grid $(ARGS)
 
 # The MLflow UI on the project's store (or STORE=<tracking URI>), on loopback only;
 # it prints the runs page and the latest sweep's comparison view.

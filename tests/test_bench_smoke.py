@@ -52,7 +52,8 @@ def test_smoke_run_writes_every_section(tmp_path):
         contenders = case["contenders"]
         assert contenders["pytorch"]["status"] in ("ok", "not installed")
         ran = {name: r for name, r in contenders.items() if r["status"] == "ok"}
-        assert {"dlnet", "floor", "article", "scikit-learn"} <= set(ran)
+        assert {"dlnet", "floor", "scikit-learn"} <= set(ran)
+        assert "article" in ran or case["dataset"].startswith("synthetic")
         for name, record in ran.items():
             assert _positive(record["per_epoch_s"]["median"]), name
             assert record["epochs_run"] == case["epochs"], name

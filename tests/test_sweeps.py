@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dlnet.tracking import ensure_experiment
-from conftest import BIN, run_tool, sqlite_uri, tool_env
+from conftest import BIN, REPO, run_tool, sqlite_uri, tool_env
 
 TRAIN = str(BIN / "dlnet-train")
 GRID = ["optim.lr=0.05,0.2", "model.hidden_units=3,8", "batch=full,mini,stochastic"]
@@ -205,10 +205,12 @@ def test_interrupted_sweep_ends_its_runs_killed(built_project, tmp_path):
     assert len(runs) == 2
 
 
-def test_the_sweep_preset_runs_the_27_run_grid(built_project, tmp_path):
+def test_make_sweep_runs_the_27_run_grid(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    done = run_tool([TRAIN, "+sweep=grid", "train.epochs=2", f"tracking.uri={uri}",
-                     f"hydra.sweep.dir={tmp_path / 'sweep'}"], built_project, timeout=400)
+    # `make sweep`, without rebuilding the environment this test already runs in (-o setup)
+    overrides = f"ARGS=train.epochs=2 tracking.uri={uri} hydra.sweep.dir={tmp_path / 'sweep'}"
+    done = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "sweep", overrides],
+                    built_project, timeout=400)
     assert done.returncode == 0, done.stderr
     runs = runs_of(uri)[1]
     (parent,) = [r for r in runs if r.data.tags.get("dlnet.sweep") == "parent"]
