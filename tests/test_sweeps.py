@@ -218,3 +218,15 @@ def test_make_sweep_runs_the_27_run_grid(built_project, tmp_path):
     assert len(runs) == 28
     names = {r.info.run_name for r in runs}
     assert {"lr=0.01 h=4 full", "lr=0.07 h=15 mini", "lr=0.3 h=64 stochastic"} <= names
+
+
+def test_progress_bar_at_a_terminal(built_project, tmp_path):
+    """At a terminal (a pseudo-terminal from `script`), a run draws a progress bar with the loss."""
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    command = f"stty cols 120 rows 40; {TRAIN} batch=stochastic train.epochs=60 tracking.uri={uri} hydra.run.dir={tmp_path / 'run'}"
+    done = run_tool(["script", "-qec", command, str(tmp_path / "typescript")], built_project, timeout=300)
+    assert done.returncode == 0, done.stdout
+    screen = (tmp_path / "typescript").read_text(errors="replace")
+    assert "epoch/s" in screen or "s/epoch" in screen, screen[-2000:]
+    assert "loss 0." in screen and "/60 [" in screen
+    assert "[lr=0.07 h=15 stochastic] 60 epochs" in screen
