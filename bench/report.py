@@ -1,0 +1,524 @@
+"""The goals, judged from one run's results, and the markdown report (BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.peers import LABELS, NAMES
+
+FLOOR_LIMIT = 1.15
+TRACKING_LIMIT = 1.10
+HELP_LIMIT_S = 1.5
+SWEEP_FACTOR, SWEEP_EXTRA_S, JOBLIB_SPEEDUP = 1.2, 5.0, 1.6
+STRATEGY_NAMES = {"full": "full batch", "mini": "mini-batch", "stochastic": "stochastic"}
+DATASET_NAMES = {"article": "article's data", "wdbc": "WDBC"}
+
+
+# ----------------------------------------------------------------------------------------------
+# Formatting
+# ----------------------------------------------------------------------------------------------
+
+
+def fmt_s(seconds: float | None) -> str:
+    """A duration with a sensible unit and three significant figures: 69.1 µs, 0.512 ms, 12.3 ms, 0.47 s."""
+    if seconds is None:
+        return "–"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} µs"
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.3g} s"
+
+
+def fmt_once(stats: dict[str, Any] | None) -> str:
+    """A once-per-run cost; a difference of two noisy timings, so it can come out slightly negative."""
+    if not stats or stats.get("median") is None:
+        return "–"
+    return "≈ 0" if stats["median"] <= 0 else fmt_s(stats["median"])
+
+
+def fmt_x(ratio: float | None) -> str:
+    return "–" if ratio is None else f"{ratio:.2f}×"
+
+
+def fmt_range(stats: dict[str, Any] | None) -> str:
+    if not stats or stats.get("n", 0) == 0:
+        return "–"
+    return f"{fmt_s(stats['min'])} – {fmt_s(stats['max'])}"
+
+
+def fmt_bytes(n: float | None) -> str:
+    if n is None:
+        return "–"
+    return f"{n / 2**20:.0f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+
+
+def fmt_loss(x: float | None) -> str:
+    return "NaN" if x is None else f"{x:.5f}"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Goals
+# ----------------------------------------------------------------------------------------------
+
+
+def _section(results: dict[str, Any], name: str) -> dict[str, Any] | None:
+    section = results.get("sections", {}).get(name)
+    return section["result"] if section and section.get("status") == "ok" else None
+
+
+def _case(training: dict[str, Any], dataset: str | None, strategy: str) -> dict[str, Any] | None:
+    for case in training["cases"]:
+        if case["strategy"] != strategy:
+            continue
+        if dataset is None and case["dataset"].startswith("synthetic"):
+            return case
+        if case["dataset"] == dataset:
+            return case
+    return None
+
+
+def _median(record: dict[str, Any] | None) -> float | None:
+    if not record or record.get("status") != "ok":
+        return None
+    return record["per_epoch_s"]["median"]
+
+
+def _goal(goal: str, measured: str, met: bool | None, why: str = "") -> dict[str, Any]:
+    return {"goal": goal, "measured": measured, "met": met, "why": "" if met else why}
+
+
+def _case_label(case: dict[str, Any]) -> str:
+    name = DATASET_NAMES.get(case["dataset"], "synthetic")
+    return f"{name} {case['shape']}, {case['hidden']} hidden"
+
+
+def _training_goals(training: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    full_cases = [c for c in (_case(training, "article", "full"), _case(training, "wdbc", "full"),
+                              _case(training, None, "full")) if c]
+    for case in full_cases:
+        dl, fl = _median(case["contenders"].get("dlnet")), _median(case["contenders"].get("floor"))
+        goal = f"Full batch, {_case_label(case)}: within {FLOOR_LIMIT}× of the bare NumPy floor"
+        if dl is None or fl is None:
+            continue
+        if dl <= 0 or fl <= 0:
+            out.append(_goal(goal, "could not be measured", None, "the marginal time per epoch came out ≤ 0: noise"))
+            continue
+        ratio = dl / fl
+        if fl < 1e-3:
+            cause = ("its structure (method calls, buffer lookup, the loop's per-epoch bookkeeping) costs that "
+                     "much above the bare loop")
+        else:
+            cause = ("at this size Python's overhead is negligible: the difference is memory traffic (dlnet keeps "
+                     "Z1 and A1 as two (hidden, m) arrays where the floor applies ReLU in place) and the machine's "
+                     "noise (see the spread)")
+        why = f"dlnet spends {fmt_s(dl - fl)} per epoch more than the floor's {fmt_s(fl)}: {cause}"
+        out.append(_goal(goal, f"{ratio:.2f}× the floor ({fmt_s(dl)} vs {fmt_s(fl)})", ratio <= FLOOR_LIMIT, why))
+
+    def versus(case, peer, target, goal):
+        c = case["contenders"]
+        record = c.get(peer, {})
+        if record.get("status") == "not installed":
+            out.append(_goal(goal, "PyTorch not installed", None, "not measured: PyTorch is not installed"))
+            return
+        speedup = record.get("dlnet_speedup")
+        if speedup is None or speedup <= 0:
+            out.append(_goal(goal, "could not be measured", None, "a time per epoch came out ≤ 0 or is missing"))
+            return
+        floor = c.get("floor", {}).get("dlnet_speedup") and _median(c.get("floor")) > 0
+        dl_floor = (c["dlnet"]["per_epoch_s"]["median"] / c["floor"]["per_epoch_s"]["median"]) if floor else None
+        floor_vs_peer = (record["per_epoch_s"]["median"] / c["floor"]["per_epoch_s"]["median"]) if floor else None
+        why = f"short by {target / speedup:.2f}×"
+        if floor_vs_peer is not None:
+            why += (f". The bare NumPy floor itself is {floor_vs_peer:.2f}× faster than {LABELS[peer]} here and "
+                    f"dlnet runs at {dl_floor:.2f}× the floor")
+            why += (": no NumPy loop of this algorithm reaches the goal on this machine" if floor_vs_peer < target
+                    else ": the gap is dlnet's own overhead above the floor")
+        out.append(_goal(goal, f"{speedup:.2f}× faster ({fmt_s(_median(c['dlnet']))} vs {fmt_s(_median(record))})",
+                         speedup >= target, why))
+
+    article = _case(training, "article", "full")
+    if article:
+        versus(article, "scikit-learn", 2.5, f"Full batch, article's size ({article['shape']}): ≥ 2.5× faster than scikit-learn")
+        versus(article, "pytorch", 4.0, f"Full batch, article's size ({article['shape']}): ≥ 4× faster than PyTorch eager")
+    wdbc = _case(training, "wdbc", "full")
+    if wdbc:
+        versus(wdbc, "scikit-learn", 2.5, f"Full batch, WDBC ({wdbc['shape']}), for reference: ≥ 2.5× faster than scikit-learn")
+        versus(wdbc, "pytorch", 4.0, f"Full batch, WDBC ({wdbc['shape']}), for reference: ≥ 4× faster than PyTorch eager")
+    large = _case(training, None, "full")
+    if large:
+        label = f"{large['rows']:,}×{large['features']}, {large['hidden']} hidden"
+        versus(large, "scikit-learn", 1.5, f"Full batch, {label}: ≥ 1.5× faster than scikit-learn")
+        versus(large, "pytorch", 1.5, f"Full batch, {label}: ≥ 1.5× faster than PyTorch eager")
+    for strategy in ("mini", "stochastic"):
+        for dataset in ("article", "wdbc"):
+            case = _case(training, dataset, strategy)
+            if not case:
+                continue
+            what = f"{STRATEGY_NAMES[strategy]} ({case['batch_size']}), {DATASET_NAMES[dataset]} {case['shape']}"
+            what = what[0].upper() + what[1:]
+            versus(case, "scikit-learn", 4.0, f"{what}: ≥ 4× faster per epoch than scikit-learn")
+            versus(case, "pytorch", 8.0, f"{what}: ≥ 8× faster per epoch than PyTorch eager")
+    return out
+
+
+def _tracking_goals(tracking: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for case in tracking["cases"]:
+        ratio = case["whole_ratio"]
+        untracked = case["whole_s"]["untracked"]["median"]
+        outside = case["extra_s"] - case["extra_loop_s"]
+        parts = {k: v for k, v in case.get("breakdown_s", {}).items() if k != "total" and not k.startswith("training")}
+        top = sorted(parts.items(), key=lambda kv: -kv[1])[:3]
+        biggest = (" (the biggest parts of a tracked run outside its loop: "
+                   + ", ".join(f"{k} {fmt_s(v)}" for k, v in top) + ")") if top else ""
+        why = (f"over by {ratio / TRACKING_LIMIT:.2f}×: tracking adds {fmt_s(case['extra_s'])} to a run of "
+               f"{fmt_s(untracked)}; {fmt_s(case['extra_loop_s'])} of it inside the loop ({case['points_logged']:,} "
+               f"points at {fmt_s(case['per_point_s']['median'])} each) and {fmt_s(outside)} outside it, a "
+               f"fixed cost per run that a short run cannot amortise{biggest}")
+        out.append(_goal(
+            f"Tracking, {case['epochs']:,} epochs {STRATEGY_NAMES[case['strategy']]}: tracked ≤ {TRACKING_LIMIT}× untracked",
+            f"{ratio:.2f}× ({fmt_s(case['whole_s']['tracked']['median'])} vs {fmt_s(untracked)}); "
+            f"the loop alone {case['loop_ratio']:.2f}×",
+            ratio <= TRACKING_LIMIT, why))
+    return out
+
+
+def _sweep_goals(sweeps: dict[str, Any]) -> list[dict[str, Any]]:
+    basic = sweeps["basic"]
+    wall, total = basic["wall_s"]["median"], basic["train_sum_s"]["median"]
+    limit = sweeps["basic_limit_s"]
+    n = sweeps["runs"]
+    before, inside, after = (basic[k]["median"] for k in ("before_first_run_s", "in_runs_beyond_training_s",
+                                                           "after_last_run_s"))
+    between = wall - total - before - inside - after
+    why_basic = (f"over by {fmt_s(wall - limit)}. Beyond its {fmt_s(total)} of training the sweep spends "
+                 f"{fmt_s(before)} before its first run (Python, Hydra and MLflow imports, composing and "
+                 f"checking every job's config, the parent run), {fmt_s(inside)} inside the runs beyond training "
+                 f"({fmt_s(inside / n)} a run: params, dataset input, final metrics, plots, artifacts; see the "
+                 "breakdown in section 3), "
+                 f"{fmt_s(between)} between runs (Hydra composing each job, loading the data, opening each run) "
+                 f"and {fmt_s(after)} after the last (the sweep's report and plots)")
+    out = [_goal(f"Sweeps, {n}-run grid: basic launcher ≤ {SWEEP_FACTOR}× the sum of training times + {SWEEP_EXTRA_S:g} s",
+                 f"{fmt_s(wall)} vs limit {fmt_s(limit)} (sum of training {fmt_s(total)})", wall <= limit, why_basic)]
+    if "joblib" in sweeps:
+        speedup = sweeps["joblib_speedup"]
+        jwall = sweeps["joblib"]["wall_s"]["median"]
+        why_joblib = (f"short by {JOBLIB_SPEEDUP / speedup:.2f}×: with 2 workers the training alone could take "
+                      f"{fmt_s(sweeps['joblib_ideal_s'])}, but each worker is a fresh process that imports dlnet, "
+                      "Hydra, MLflow, scikit-learn and matplotlib before its first job, and the controller's start-up "
+                      "and the sweep's report do not run in parallel")
+        out.append(_goal(f"Sweeps, {n}-run grid: joblib launcher (2 jobs) ≥ {JOBLIB_SPEEDUP}× faster than basic",
+                         f"{speedup:.2f}× ({fmt_s(jwall)} vs {fmt_s(wall)})", speedup >= JOBLIB_SPEEDUP, why_joblib))
+    return out
+
+
+def _startup_goals(startup: dict[str, Any]) -> list[dict[str, Any]]:
+    helped = startup["help"]["dlnet-train --help"]["median"]
+    bare = startup["help"]["python -c pass"]["median"]
+    why = (f"over by {fmt_s(helped - HELP_LIMIT_S)}; Python alone starts in {fmt_s(bare)}, the rest is importing "
+           "Hydra and composing the config")
+    return [_goal(f"`dlnet-train --help` in under {HELP_LIMIT_S} s", fmt_s(helped), helped < HELP_LIMIT_S, why)]
+
+
+def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, judge in (("training", _training_goals), ("tracking", _tracking_goals),
+                        ("sweeps", _sweep_goals), ("startup", _startup_goals)):
+        section = _section(results, name)
+        if section is not None:
+            out += judge(section)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Markdown
+# ----------------------------------------------------------------------------------------------
+
+
+def _machine(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    v = m["versions"]
+    blas = "; ".join(
+        f"{b.get('internal_api')} {b.get('version', '')} ({b.get('prefix')}"
+        + (f", kernel {b['architecture']}" if b.get("architecture") else "")
+        + (f", {b['threading_layer']}" if b.get("threading_layer") else "") + ")"
+        for b in m["blas"]
+    )
+    env = ", ".join(f"{k}={val}" for k, val in m.get("env", {}).items()) or "none set"
+    git = m.get("git", {})
+    rows = [
+        ["Date", m["date"]],
+        ["CPU", m["cpu"]],
+        ["Cores", f"{m['cores']} ({m['cores_usable']} usable by this process)"],
+        ["Memory", f"{m['memory_gib']} GiB"],
+        ["OS", m["os"]],
+        ["Python", v["python"]],
+        ["Libraries", ", ".join(f"{k} {val}" for k, val in v.items() if k != "python")],
+        ["BLAS and OpenMP (threadpoolctl)", blas],
+        ["Thread variables", env],
+        ["Load average (1, 5, 15 min) at start / end",
+         f"{', '.join(map(str, m['load_at_start']))} / {', '.join(map(str, m.get('load_at_end', [])))}"],
+        ["dlnet commit", f"{git.get('commit', 'unknown')}" + (" (work tree modified)" if git.get("dirty") == "true" else "")],
+        ["Suite wall time", fmt_s(results.get("seconds"))],
+    ]
+    return table(["", ""], rows)
+
+
+def _goals_md(results: dict[str, Any]) -> str:
+    rows = []
+    for g in results["goals"]:
+        verdict = "met" if g["met"] else ("not measured" if g["met"] is None else "**missed**")
+        rows.append([g["goal"], g["measured"], verdict, g["why"]])
+    if not rows:
+        return "No goal could be judged in this run."
+    met = sum(1 for g in results["goals"] if g["met"])
+    judged = sum(1 for g in results["goals"] if g["met"] is not None)
+    return f"{met} of {judged} goals met.\n\n" + table(["Goal", "Measured", "Result", "Why missed"], rows)
+
+
+def _training_md(training: dict[str, Any]) -> str:
+    parts = []
+    for case in training["cases"]:
+        name = DATASET_NAMES.get(case["dataset"], "Synthetic")
+        strategy = STRATEGY_NAMES[case["strategy"]]
+        short = case.get("short_epochs")
+        runs = (f"time per epoch = (run of {case['epochs']:,} epochs − run of {short}) / {case['epochs'] - short}, "
+                "each contender's turn being an untimed short run then the two timed runs back to back, so that a "
+                "run's one-off cost (allocating and first touching its arrays, which on a shared machine varies "
+                "from 0.1 s to seconds per GB) is left out of the time per epoch and shown apart"
+                if short else f"{case['epochs']:,} epoch{'s' if case['epochs'] > 1 else ''} per run")
+        warm = "after one warm-up round" if case.get("warmup", 1) else "no warm-up round"
+        parts.append(
+            f"### {name} {case['shape']}, {case['hidden']} hidden, {strategy} "
+            f"(batch {case['batch_size']:,})\n\n"
+            f"{runs}; {case['repeats']} rounds, contenders in turns, {warm}; lr {case['lr']}, {case['dtype']}, "
+            f"{case['threads']} BLAS thread{'s' if case['threads'] > 1 else ''} for every contender.\n"
+        )
+        rows = []
+        for peer in NAMES:
+            record = case["contenders"].get(peer)
+            if record is None:
+                continue
+            if record.get("status") != "ok":
+                rows.append([LABELS[peer], record.get("status", "?")] + [""] * (6 if short else 5))
+                continue
+            pe = record["per_epoch_s"]
+            note = ""
+            if record.get("first_nonfinite_epoch"):
+                note = f"its loss is NaN from epoch {record['first_nonfinite_epoch']} (the sigmoid saturates)"
+            if record.get("epochs_run") != case["epochs"]:
+                note = (note + "; " if note else "") + f"ran {record.get('epochs_run')} epochs"
+            speedup = "–" if peer == "dlnet" else fmt_x(record.get("dlnet_speedup"))
+            once = [fmt_once(record.get("once_per_run_s"))] if short else []
+            rows.append([
+                f"**{LABELS[peer]}**" if peer == "dlnet" else LABELS[peer],
+                fmt_s(pe["median"]), fmt_range(pe), speedup, *once,
+                fmt_loss(record["final"]["loss"]), f"{record['final']['accuracy']:.4f}"
+                if record["final"]["accuracy"] is not None else "–", note,
+            ])
+        parts.append(table(["Contender", "Per epoch (median)", "Spread (min – max)", "dlnet faster by",
+                            *(["Once per run"] if short else []), "Final loss", "Final accuracy", "Note"], rows))
+    return "\n\n".join(parts)
+
+
+def _scaling_md(scaling: dict[str, Any]) -> str:
+    def rows_for(points, key):
+        rows = []
+        for p in points:
+            d, f = p["dlnet"], p["floor"]
+            rows.append([
+                f"{p[key]:,}", f"{p['short_epochs']:,} / {p['epochs']:,}", fmt_s(d["per_epoch_s"]["median"]),
+                fmt_range(d["per_epoch_s"]), fmt_once(d["once_per_run_s"]),
+                f"{d['ns_per_row']:.1f}", fmt_s(f["per_epoch_s"]["median"]), f"{p['dlnet_over_floor']:.2f}×",
+                fmt_bytes((d["memory"] or {}).get("peak_rss")), fmt_bytes((d["memory"] or {}).get("training_bytes")),
+                fmt_bytes((f["memory"] or {}).get("training_bytes")),
+            ])
+        return rows
+
+    header = ["{}", "Epochs (short / long run)", "dlnet per epoch", "Spread", "dlnet once per run", "ns per row", "Floor per epoch", "dlnet / floor",
+              "dlnet peak RSS", "dlnet training memory", "Floor training memory"]
+    s = scaling["settings"]
+    slope_rows = scaling.get("rows_slope")
+    slope_hidden = scaling.get("hidden_slope")
+    return "\n\n".join([
+        f"Synthetic data, {s['features']} features, full batch, {s['threads']} BLAS thread, "
+        f"{s['repeats']} rounds of dlnet and the floor in turns; the time per epoch is the difference between a "
+        "short and a long run divided by the extra epochs (each turn: an untimed short run, then the timed short "
+        "and long runs back to back), so the run's one-off cost (allocating and first touching its arrays) is "
+        "left out and shown apart. Memory: a fresh process per size; "
+        "*peak RSS* is the process's high-water mark (data and libraries included), *training memory* the "
+        "peak minus the resident memory just before training.",
+        f"#### Rows grow ({s['rows_hidden']} hidden units)",
+        table([header[0].format("Rows")] + header[1:], rows_for(scaling["rows"], "rows")),
+        (f"Growth with rows: time per epoch ∝ rows^{slope_rows:.2f} from {scaling['rows_slope_from']:,} rows up "
+         "(1.00 is linear). " + _per_row_note(scaling["rows"]) if slope_rows is not None else ""),
+        f"#### Hidden units grow ({s['hidden_rows']:,} rows)",
+        table([header[0].format("Hidden units")] + header[1:], rows_for(scaling["hidden"], "hidden")),
+        (f"Growth with hidden units: time per epoch ∝ hidden^{slope_hidden:.2f} (1.00 is linear; the 30-feature "
+         "input and the per-epoch fixed costs weigh most at small widths)." if slope_hidden is not None else ""),
+    ])
+
+
+def _per_row_note(points: list[dict[str, Any]]) -> str:
+    """How the cost per row moves from size to size (a jump where the arrays outgrow the caches)."""
+    steps = [f"{fmt_s(p['dlnet']['per_epoch_s']['median'] / p['rows'] * 1000)} per 1,000 rows at {p['rows']:,}"
+             for p in points]
+    return "dlnet's cost per epoch: " + "; ".join(steps) + "."
+
+
+def _tracking_md(tracking: dict[str, Any]) -> str:
+    rows = []
+    for c in tracking["cases"]:
+        w, lp = c["whole_s"], c["loop_s"]
+        rows.append([
+            f"{STRATEGY_NAMES[c['strategy']]}" + (f" ({c['batch_size']})" if c["strategy"] == "mini" else ""),
+            f"{c['epochs']:,}", f"{c['repeats']}",
+            fmt_s(w["untracked"]["median"]), fmt_s(w["tracked"]["median"]), f"**{c['whole_ratio']:.2f}×**",
+            fmt_s(lp["untracked"]["median"]), fmt_s(lp["tracked"]["median"]), f"{c['loop_ratio']:.2f}×",
+            fmt_s(c["extra_s"] - c["extra_loop_s"]), f"{c['points_logged']:,}", fmt_s(c["per_point_s"]["median"]),
+        ])
+    rows_info = tracking["cases"][0]["rows"] if tracking["cases"] else {}
+    return "\n\n".join([
+        "The default configuration (original data, stratified split, standardised: "
+        + ", ".join(f"{v} {k}" for k, v in rows_info.items()) + " rows; 15 hidden, lr 0.07), "
+        "recording train/loss and val/loss every epoch, on a SQLite store. *Tracked* is `dlnet.job.run_job`, "
+        "one whole run as `dlnet-train` makes it; *untracked* is the same run without MLflow (read the data, "
+        "train with the same arguments, compute the same final metrics). Both in one process, MLflow already "
+        "imported and the store already created, taking turns; 1 BLAS thread. *Loop* is the training loop's own "
+        "time (`History.seconds`), with the logging callback when tracked. *Per point* is the cost of "
+        "`RunLogger.add_points` + `flush` alone, for as many points as the run logs.",
+        table(["Batch", "Epochs", "Runs", "Untracked run", "Tracked run", "Ratio", "Loop untracked",
+               "Loop tracked", "Loop ratio", "Added outside the loop", "Points logged", "Per point"], rows),
+        "Full batch makes 2,000 epochs a short run here (a fraction of a second), so the fixed cost of a tracked "
+        "run dominates; stochastic makes it a long one, closer to a real training job, where the fixed cost is "
+        "amortised.",
+        "#### Where a tracked run's time goes",
+        "One more tracked run per batch strategy, each part timed by wrapping the functions `run_job` calls "
+        "(outermost call only, so nothing counts twice; the points logged during training count as training).",
+        _breakdown_md(tracking["cases"]),
+    ])
+
+
+def _breakdown_md(cases: list[dict[str, Any]]) -> str:
+    cases = [c for c in cases if c.get("breakdown_s")]
+    if not cases:
+        return ""
+    labels = list(cases[0]["breakdown_s"])
+    rows = [[("**total**" if label == "total" else label)] + [fmt_s(c["breakdown_s"].get(label)) for c in cases]
+            for label in labels]
+    return table(["Part"] + [f"{STRATEGY_NAMES[c['strategy']]}, {c['epochs']:,} epochs" for c in cases], rows)
+
+
+def _sweeps_md(sweeps: dict[str, Any]) -> str:
+    rows = []
+    launchers = [launcher for launcher in ("basic", "joblib") if launcher in sweeps]
+    for launcher in launchers:
+        r = sweeps[launcher]
+        rows.append([
+            launcher + (f" ({sweeps['settings']['n_jobs']} jobs)" if launcher == "joblib" else ""),
+            f"{r['wall_s']['n']}", fmt_s(r["wall_s"]["median"]), fmt_range(r["wall_s"]),
+            fmt_s(r["train_sum_s"]["median"]), f"{r['wall_s']['median'] / r['train_sum_s']['median']:.2f}×",
+            fmt_s(r["before_first_run_s"]["median"]), fmt_s(r["in_runs_beyond_training_s"]["median"]),
+            fmt_s(r["after_last_run_s"]["median"]),
+        ])
+    first = sweeps["basic"]["sweeps"][0]
+    notes = [f"Basic limit (1.2 × sum + 5 s): {fmt_s(sweeps['basic_limit_s'])}."]
+    if "joblib" in sweeps:
+        notes.append(f"joblib is {sweeps['joblib_speedup']:.2f}× faster than basic; two perfect workers would need "
+                     f"{fmt_s(sweeps['joblib_ideal_s'])} for the training alone.")
+    else:
+        notes.append("The joblib launcher was not run.")
+    for launcher in launchers:
+        failed = [f for r in sweeps[launcher]["sweeps"] for f in r.get("failed_attempts", [])]
+        if failed:
+            notes.append(f"\n\n**{len(failed)} {launcher} sweep{'s' if len(failed) > 1 else ''} failed and "
+                         f"{'were' if len(failed) > 1 else 'was'} run again** (not timed): "
+                         + "; ".join(f"`{f}`" for f in sorted(set(failed))))
+    return "\n\n".join([
+        f"`dlnet-train -m {' '.join(sweeps['grid'])} train.epochs={sweeps['settings']['epochs']}` in a built "
+        "project copy, a fresh SQLite store per sweep (its schema made beforehand, untimed, as it is once in a "
+        f"store's life: {fmt_s(first['store_create_s'])}); the launchers take turns. *Sum of training* adds up "
+        f"the {sweeps['runs']} runs' own `time/train_seconds`, read back from the store. The last three columns "
+        "split the rest by the runs' start and end times in the store: before the first run starts, inside the "
+        "runs beyond their training (summed over the runs, so overlapping under joblib), and after the last run "
+        "ends.",
+        table(["Launcher", "Sweeps", "Wall time (median)", "Spread", "Sum of training", "Wall / sum",
+               "Before the first run", "In runs, beyond training", "After the last run"], rows),
+        " ".join(notes),
+    ])
+
+
+def _startup_md(startup: dict[str, Any]) -> str:
+    rows = [[f"`{name}`", f"{s['n']}", fmt_s(s["median"]), fmt_range(s)] for name, s in startup["help"].items()]
+    rows.append(["`dvc repro` (first: prepare, scale, train)", "1", fmt_s(startup["repro_first_s"]), ""])
+    def label(name: str) -> str:
+        return f"`{name.removesuffix(' (no-op)')}` (nothing to do)" if name.endswith(" (no-op)") else f"`{name}`"
+
+    rows += [[label(name), f"{s['n']}", fmt_s(s["median"]), fmt_range(s)] for name, s in startup["repro"].items()]
+    return table(["Command", "Runs", "Median", "Spread"], rows)
+
+
+INTRO = """\
+Measured by `make bench` (`python -m bench`), on the machine below, in one run. This file is
+generated: rerun the suite rather than editing it. The raw numbers are in `bench/latest.json`.
+
+How it is measured. The contenders of each comparison run in turns in one process (A B C D E,
+then B C D E A, ...), after one untimed warm-up round, so that a shared, noisy machine slows them
+alike; each number is the median of the runs with its spread (min – max), and every ratio is
+taken between medians measured in the same run. All training contenders start from the same
+initial weights (the article's randn/sqrt(fan_in), seed 1) and train the same network (features
+→ hidden ReLU → 1 sigmoid, cross-entropy) by plain gradient descent with the same learning rate,
+batch size and number of epochs, recording the training loss every epoch; the final loss and
+accuracy of each are computed afterwards by one function, so a speed-up cannot come from a
+different algorithm. Shuffled strategies reshuffle every epoch with each library's own random
+generator, so their final losses differ slightly. BLAS (and PyTorch) run on 1 thread for the
+small problems, where threads only add overhead, and on 2 for the 200,000-row one.
+
+The contenders: **dlnet** (`dlnet.training.train`); the **bare NumPy floor**, the same steps as a
+flat loop with preallocated arrays and the fewest NumPy calls, which shows what dlnet's own
+structure costs; the **article's** formulation written plainly (its loss from Yh, its
+`dLoss_Yh * dSigmoid` chain, a new array for every result), the naive baseline; **scikit-learn**'s
+`MLPClassifier` configured as the same algorithm (relu, solver sgd, the same batch size,
+momentum 0, alpha 0, constant learning rate, no early stopping, a fixed number of epochs); and
+**PyTorch** eager on the CPU (`nn.Linear`, `nn.ReLU`, `nn.BCEWithLogitsLoss`, `optim.SGD`, the
+same batches as views of one shuffled copy per epoch).
+"""
+
+
+def markdown(results: dict[str, Any]) -> str:
+    smoke = results.get("mode") == "smoke"
+    parts = ["# Benchmarks" + (" (smoke run: tiny sizes, the numbers mean nothing)" if smoke else ""), INTRO,
+             "## Machine", _machine(results), "## Goals", _goals_md(results)]
+    titles = {
+        "training": ("## 1. Training loop", _training_md),
+        "scaling": ("## 2. Scaling", _scaling_md),
+        "tracking": ("## 3. Tracking overhead", _tracking_md),
+        "sweeps": ("## 4. Sweeps", _sweeps_md),
+        "startup": ("## 5. Start-up", _startup_md),
+    }
+    for name, (title, render) in titles.items():
+        section = results["sections"].get(name)
+        if section is None:
+            continue
+        parts.append(title)
+        if section["status"] != "ok":
+            parts.append(f"Could not run: `{section['error']}`")
+        else:
+            parts.append(render(section["result"]))
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def console_summary(results: dict[str, Any]) -> str:
+    lines = []
+    for g in results.get("goals", []):
+        verdict = "met   " if g["met"] else ("n/a   " if g["met"] is None else "MISSED")
+        lines.append(f"  {verdict} {g['goal']}: {g['measured']}")
+    return "bench: goals\n" + "\n".join(lines) if lines else "bench: no goal judged"
