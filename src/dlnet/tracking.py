@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
@@ -125,8 +126,16 @@ class RunLogger:
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_pandas(frame, source=source, targets=targets, name=name, digest=digest[:36])
             entity = dataset._to_mlflow_entity()
-        tags = [InputTag(key="mlflow.data.context", value=context)]
-        self._client.log_inputs(self.run_id, datasets=[DatasetInput(entity, tags=tags)])
+        inputs = [DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])]
+        try:
+            self._client.log_inputs(self.run_id, datasets=inputs)
+        except MlflowException as error:
+            # Two parallel sweep workers registering the same new dataset at once: one wins the
+            # insert, the other hits the unique constraint. The dataset now exists: link to it.
+            if "UNIQUE constraint" not in str(error):
+                raise
+            time.sleep(0.2)
+            self._client.log_inputs(self.run_id, datasets=inputs)
 
     def fail(self, reason: str) -> None:
         """End the run FAILED (a diverged run) instead of FINISHED, saying why."""
