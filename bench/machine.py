@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -44,18 +43,14 @@ def blas() -> list[dict[str, Any]]:
 
 
 def git_commit() -> dict[str, str]:
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
+    """The commit measured (short) and whether the work tree differed from it."""
+    from dlnet.lineage import git_state
 
-    commit = git("rev-parse", "--short", "HEAD")
-    if commit is None:
+    state = git_state(REPO)
+    commit = state.get("git.commit", "none")
+    if commit == "none":
         return {"commit": "unknown"}
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
-    return {"commit": commit, "dirty": str(dirty).lower()}
+    return {"commit": commit[:7], "dirty": state["git.dirty"]}
 
 
 def load() -> list[float]:
