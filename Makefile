@@ -54,7 +54,7 @@ bench: setup
 
 # params.yaml is the composition of conf/'s defaults (the file DVC's stages read).
 params: setup
-	$(BIN)/python -m dlnet.params --write
+	python -m dlnet.params --write
 
 clean:
 	rm -rf multirun outputs .pytest_cache

@@ -1,5 +1,7 @@
 """The config schema and value checks, and params.yaml kept equal to conf/."""
 
+import sys
+
 import pytest
 import yaml
 
@@ -50,3 +52,16 @@ def test_flatten_uses_dotted_keys():
     assert flatten({"optim": {"lr": 0.1}, "batch": {"name": "mini", "size": 32}}) == {
         "optim.lr": 0.1, "batch.name": "mini", "batch.size": 32,
     }
+
+
+def test_make_params_recomposes_params_yaml_from_conf(tmp_path):
+    from conftest import copy_project, run_tool
+
+    project = copy_project(tmp_path / "project")
+    (project / "conf" / "optim" / "sgd.yaml").write_text("lr: 0.123\n")
+    check = [sys.executable, "-m", "dlnet.params", "--check"]
+    assert run_tool(check, project).returncode == 1  # stale: conf/ changed
+    # `make params`, without rebuilding the environment this test already runs in (-o setup)
+    run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "params"], project, check=True)
+    assert yaml.safe_load((project / "params.yaml").read_text())["optim"]["lr"] == 0.123
+    assert run_tool(check, project).returncode == 0
