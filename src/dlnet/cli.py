@@ -31,8 +31,7 @@ def task(cfg: DictConfig) -> float:
     """One job: train and track; return the validation accuracy (what a sweeper maximises)."""
     from hydra.core.hydra_config import HydraConfig
 
-    from dlnet.config import ConfigError
-    from dlnet.job import DataMismatchError, run_job
+    from dlnet.job import INPUT_ERRORS, run_job
     from dlnet.lineage import project_root
 
     hydra_cfg = HydraConfig.get()
@@ -47,7 +46,7 @@ def task(cfg: DictConfig) -> float:
             progress=None if parent is None else False,
             extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir},
         )
-    except (ConfigError, DataMismatchError) as error:
+    except INPUT_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
     return result.metrics.get("val/accuracy", math.nan)

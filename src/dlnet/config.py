@@ -15,13 +15,14 @@ from typing import Any, Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from dlnet.batching import STRATEGIES as BATCH_STRATEGIES
+from dlnet.network import INITS
+
 DATASETS = ("original", "wdbc")
 MISSING_POLICIES = ("drop", "median")
 SPLITS = ("stratified", "article")
 SCALE_METHODS = ("standard", "minmax")
-INITS = ("article", "he", "xavier")  # mirrors dlnet.network.INITS (kept import-free for --help)
 DTYPES = ("float64", "float32")
-BATCH_STRATEGIES = ("full", "mini", "stochastic")
 TRACKING_MODES = ("local", "server")
 PLOT_SCALES = ("log", "linear")
 

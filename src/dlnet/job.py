@@ -18,7 +18,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import yaml
 
-from dlnet.config import Config, flatten, validate
+from dlnet.config import Config, ConfigError, flatten, validate
+from dlnet.data.errors import DataNotBuiltError
 from dlnet.lineage import SCALED_DIR, dvc_digest, files_digest, git_state
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
@@ -37,6 +38,10 @@ SHORT_NAMES = {"optim.lr": "lr", "model.hidden_units": "h", "batch.size": "bs", 
 
 class DataMismatchError(RuntimeError):
     """The scaled data on disk was built from another data/scale config than the one requested."""
+
+
+# What a job raises, before any run is created, when its config or its data is wrong.
+INPUT_ERRORS = (ConfigError, DataMismatchError, DataNotBuiltError)
 
 
 @dataclass
@@ -73,7 +78,7 @@ def check_data(root: Path, config: Config) -> dict[str, Any]:
     """The `scale` stage's metadata, after checking it matches the config; else a clear error."""
     meta_path = root / SCALED_DIR / "meta.json"
     if not meta_path.is_file():
-        raise DataMismatchError(
+        raise DataNotBuiltError(
             f"no prepared data: {SCALED_DIR / 'meta.json'} does not exist. Build it first with `dvc repro` "
             "(or `make repro`)."
         )
@@ -115,7 +120,7 @@ def run_job(
 ) -> JobResult:
     """Train the network `cfg` describes and track it as one MLflow run; return what it reached.
 
-    Raises ConfigError or DataMismatchError before any run is created.
+    Raises one of INPUT_ERRORS before any run is created.
     """
     config = validate(cfg)
     meta = check_data(root, config)
@@ -157,7 +162,8 @@ def run_job(
         progress = sys.stderr.isatty() and parent_run_id is None
 
     with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-        logger.log_params(flatten(_as_dict(config)))
+        resolved = _as_dict(config)
+        logger.log_params(flatten(resolved))
         import pandas as pd
 
         logger.log_dataset(
@@ -205,7 +211,7 @@ def run_job(
 
         with tempfile.TemporaryDirectory(prefix="dlnet-artifacts-") as scratch:
             folder = Path(scratch)
-            (folder / "config.yaml").write_text(yaml.safe_dump(_as_dict(config), sort_keys=False))
+            (folder / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
             np.savez(folder / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
             plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
                              folder / "loss_curve.png", title=name,

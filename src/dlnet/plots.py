@@ -18,7 +18,6 @@ markdown_table           a DataFrame as a GitHub-flavoured markdown table
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import cycle
 from pathlib import Path
@@ -31,6 +30,8 @@ from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator
+
+from dlnet.data.atomic import write_atomically
 
 if TYPE_CHECKING:  # pandas is imported where it is used: the figures of one run do not need it
     import pandas as pd
@@ -69,28 +70,8 @@ def _new_figure(figsize: tuple[float, float] = FIGSIZE, margins: dict[str, float
     return fig
 
 
-def _atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None], mode: str) -> Path:
-    """Call ``write(fh)`` on a temporary file beside ``path``, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode, **text) as fh:
-            write(fh)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; an output is meant to be read
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def _save_png(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    return _atomic_write(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI), "wb")
+    return write_atomically(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI), "wb")
 
 
 def _xy(x: Iterable[float], y: Iterable[float], *, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -466,6 +447,6 @@ def results_table(
     formats: dict[str, str | Callable[[Any], str]] = {c: ".3f" for c in _ACCURACY_COLUMNS}
     formats.update({c: ".2f" for c in _SECONDS_COLUMNS})
     formats["optim.lr"] = _fmt_number
-    csv_path = _atomic_write(csv_path, lambda fh: df.to_csv(fh, index=False), "w")
-    md_path = _atomic_write(md_path, lambda fh: fh.write(markdown_table(df, formats=formats)), "w")
+    csv_path = write_atomically(csv_path, lambda fh: df.to_csv(fh, index=False), "w")
+    md_path = write_atomically(md_path, lambda fh: fh.write(markdown_table(df, formats=formats)), "w")
     return csv_path, md_path

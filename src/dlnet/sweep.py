@@ -54,8 +54,8 @@ def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Compose and validate every job's config (and its data) before the first one starts."""
     from hydra import compose
 
-    from dlnet.config import ConfigError, validate
-    from dlnet.job import DataMismatchError, check_data
+    from dlnet.config import validate
+    from dlnet.job import INPUT_ERRORS, check_data
     from dlnet.lineage import project_root
 
     composed = []
@@ -63,7 +63,7 @@ def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
         cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=overrides), resolve=True)
         try:
             check_data(project_root(), validate(cfg))
-        except (ConfigError, DataMismatchError) as error:
+        except INPUT_ERRORS as error:
             raise SweepError(f"job {' '.join(overrides)}: {error}") from None
         composed.append(cfg)
     return composed

@@ -242,7 +242,3 @@ def run_summary(found_run: Any) -> dict[str, Any]:
         "tags": dict(data.tags),
     }
 
-
-def env_tracking_uri() -> str | None:
-    return os.environ.get("MLFLOW_TRACKING_URI") or None
-

@@ -9,38 +9,28 @@ and tracks the run in MLflow like any other, tagged source=dvc.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import yaml
 
-from dlnet.config import ConfigError
+from dlnet.data.atomic import write_atomically
 from dlnet.lineage import project_root
 
 REPORTS = Path("reports")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w", newline="") as out:
-        out.write(text)
-    os.replace(temporary, path)
 
 
 def write_reports(root: Path, result, history_rows: list[tuple[int, float, float | None]]) -> None:
     """metrics.json: the final metrics; loss.csv: epoch, train_loss, val_loss."""
     metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
     metrics["diverged"] = int(result.status != "FINISHED")
-    _write_atomically(root / REPORTS / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
+    write_atomically(root / REPORTS / "metrics.json", lambda out: out.write(text), "w")
     lines = ["epoch,train_loss,val_loss"]
     lines += [f"{e},{t!r},{'' if v is None else repr(v)}" for e, t, v in history_rows]
-    _write_atomically(root / REPORTS / "loss.csv", "\n".join(lines) + "\n")
+    write_atomically(root / REPORTS / "loss.csv", lambda out: out.write("\n".join(lines) + "\n"), "w")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params = yaml.safe_load(params_path.read_text()) or {}
 
-    from dlnet.job import DataMismatchError, run_job
+    from dlnet.job import INPUT_ERRORS, run_job
 
     history: list[tuple[int, float, float | None]] = []
     try:
         result = run_job(params, root=root, source="dvc", on_history=history.append)
-    except (ConfigError, DataMismatchError) as error:
+    except INPUT_ERRORS as error:
         print(f"error: {args.params}: {error}", file=sys.stderr)
         return 2
     write_reports(root, result, history)

@@ -1,4 +1,4 @@
-"""Write a stage's output directory all at once, or not at all.
+"""Write an output directory or a file all at once, or not at all.
 
 :func:`atomic_directory` hands out a fresh temporary directory beside the target. When
 the ``with`` block succeeds the temporary directory replaces the target (the old one, if
@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def _remove(path: Path) -> None:
@@ -55,3 +56,26 @@ def atomic_directory(target: str | Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             _remove(tmp)
+
+
+def write_atomically(path: str | os.PathLike[str], write: Callable[[Any], None], mode: str) -> Path:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then move it into place.
+
+    ``mode`` is ``"w"`` (text, UTF-8) or ``"wb"``; a failed ``write`` leaves ``path`` as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **text) as fh:
+            write(fh)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; an output is meant to be read
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
