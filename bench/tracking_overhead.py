@@ -42,12 +42,12 @@ SMOKE = {
 
 def _untracked(root: Path, config) -> Any:
     from dlnet.data.dataset import load_scaled
-    from dlnet.lineage import SCALED_DIR
+    from dlnet.data.variants import scaled_dir
     from dlnet.metrics import classification_metrics
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
 
-    splits, _ = load_scaled(root / SCALED_DIR)
+    splits, _ = load_scaled(root / scaled_dir("original", "standard"))
     tr, va, te = splits["train"], splits["val"], splits["test"]
     net = TwoLayerNet(tr.X.shape[0], config.model.hidden_units, init=config.model.init, rng=config.train.seed,
                       dtype=np.dtype(config.model.dtype))
@@ -156,9 +156,9 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     settings = SMOKE if smoke else REAL
     root = workspace.built_project()
     from dlnet.data.dataset import load_scaled
-    from dlnet.lineage import SCALED_DIR
+    from dlnet.data.variants import scaled_dir
 
-    splits, _ = load_scaled(root / SCALED_DIR)
+    splits, _ = load_scaled(root / scaled_dir("original", "standard"))
     rows = {part: split.m for part, split in splits.items()}
     (workspace.path / "tracking").mkdir(exist_ok=True)
     uri = sqlite_uri(workspace.path / "tracking" / "mlflow.db")

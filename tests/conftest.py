@@ -14,7 +14,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # What a fresh clone holds that the pipeline and the app need.
-PROJECT_FILES = ("conf", "data/raw", "data/README.md", "src", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore")
+PROJECT_FILES = ("conf", "data/raw", "data/README.md", "src", "scripts/python", "dvc.yaml", "params.yaml", ".dvc/config",
+                 ".dvcignore", "docs/dvc_plots_offline.html")
 
 
 def copy_project(dest: Path, *, git: bool = False) -> Path:
@@ -57,6 +58,17 @@ def build_data(project: Path, overrides: list[str] | None = None) -> Path:
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     for stage in ("prepare", "scale"):
         run_tool([sys.executable, "-m", f"dlnet.data.{stage}"], project, check=True)
+    return project
+
+
+def build_variants(project: Path, data: tuple[str, ...], scales: tuple[str, ...]) -> Path:
+    """Run the prepare and scale stages as dvc.yaml's matrix does, for the variants `data` × `scales`."""
+    for name in data:
+        run_tool([sys.executable, "-m", "dlnet.data.prepare", "--data", f"conf/data/{name}.yaml",
+                  "--out", f"data/prepared/{name}"], project, check=True)
+        for method in scales:
+            run_tool([sys.executable, "-m", "dlnet.data.scale", "--scale", f"conf/scale/{method}.yaml",
+                      "--in", f"data/prepared/{name}", "--out", f"data/scaled/{name}-{method}"], project, check=True)
     return project
 
 

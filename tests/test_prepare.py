@@ -54,13 +54,13 @@ def run(params: Path, capsys) -> tuple[int, str]:
 
 
 def read_parts(root: Path) -> dict[str, pd.DataFrame]:
-    return {part: pd.read_csv(root / "data" / "prepared" / f"{part}.csv") for part in PARTS}
+    return {part: pd.read_csv(root / "data" / "prepared" / "original" / f"{part}.csv") for part in PARTS}
 
 
 def assert_no_output(root: Path) -> None:
-    data_dir = root / "data"
-    assert not (data_dir / "prepared").exists()
-    leftovers = [p.name for p in data_dir.iterdir() if p.name.startswith(".")]
+    data_dir = root / "data" / "prepared"
+    assert not (data_dir / "original").exists()
+    leftovers = [p.name for p in data_dir.glob(".*")]
     assert leftovers == [], f"temporary files left behind: {leftovers}"
 
 
@@ -153,7 +153,7 @@ def test_median_keeps_all_rows(tmp_path, capsys):
     assert pd.concat(parts.values())["label"].value_counts().to_dict() == {0: 458, 1: 241}
     for frame in parts.values():
         assert frame[FEATURES].notna().all().all()
-    meta = json.loads((tmp_path / "data" / "prepared" / "meta.json").read_text())
+    meta = json.loads((tmp_path / "data" / "prepared" / "original" / "meta.json").read_text())
     assert meta["rows_dropped"] == 0 and set(meta["imputed"]) == {"bare_nuclei"}
 
 
@@ -204,7 +204,7 @@ def test_article_split_sizes(tmp_path, capsys):
     assert run(params, capsys)[0] == 0
     parts = read_parts(tmp_path)
     assert {part: len(frame) for part, frame in parts.items()} == {"train": 500, "val": 182, "test": 0}
-    header = (tmp_path / "data" / "prepared" / "test.csv").read_text()
+    header = (tmp_path / "data" / "prepared" / "original" / "test.csv").read_text()
     assert header == ",".join(["id", *FEATURES, "label"]) + "\n"
 
     complete = [line for line in RAW_LINES if "?" not in line]
@@ -297,8 +297,8 @@ def test_windows_line_endings_are_accepted(tmp_path, capsys):
     assert run(crlf, capsys)[0] == 0
     assert run(lf, capsys)[0] == 0
     for part in PARTS:
-        a = (tmp_path / "crlf" / "data" / "prepared" / f"{part}.csv").read_bytes()
-        b = (tmp_path / "lf" / "data" / "prepared" / f"{part}.csv").read_bytes()
+        a = (tmp_path / "crlf" / "data" / "prepared" / "original" / f"{part}.csv").read_bytes()
+        b = (tmp_path / "lf" / "data" / "prepared" / "original" / f"{part}.csv").read_bytes()
         assert a == b
 
 
@@ -371,12 +371,12 @@ def test_too_few_rows_of_a_class_for_three_parts(tmp_path, capsys):
 def test_failure_keeps_the_previous_output(tmp_path, capsys):
     params = make_project(tmp_path)
     assert run(params, capsys)[0] == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared").iterdir()}
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared" / "original").iterdir()}
     make_project(tmp_path, replace_line(3, "1015425,3,1,1,1,2,2,3,1,1,9"))
     assert run(params, capsys)[0] == 2
-    after = {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared").iterdir()}
+    after = {p.name: p.read_bytes() for p in (tmp_path / "data" / "prepared" / "original").iterdir()}
     assert after == before
-    assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".")]
+    assert not [p for p in (tmp_path / "data" / "prepared").iterdir() if p.name.startswith(".")]
 
 
 def test_crash_while_writing_leaves_nothing(tmp_path, monkeypatch):

@@ -57,8 +57,15 @@ def scaled_copy(project: Path, tmp_path: Path, method: str) -> Path:
     return root
 
 
+def scaled_folder(root: Path) -> Path:
+    """The one data/scaled/<variant>-<method> folder of a project copy."""
+    (folder,) = (root / "data" / "scaled").iterdir()
+    return folder
+
+
 def read(root: Path, folder: str, part: str) -> pd.DataFrame:
-    return pd.read_csv(root / "data" / folder / f"{part}.csv")
+    where = root / "data" / "prepared" / "original" if folder == "prepared" else scaled_folder(root)
+    return pd.read_csv(where / f"{part}.csv")
 
 
 def test_standard_train_columns_have_mean_0_std_1(project, tmp_path):
@@ -97,13 +104,13 @@ def test_changing_val_and_test_does_not_change_the_scaler(project, tmp_path, met
     after = tmp_path / "after"
     shutil.copytree(project, after)
     for part in ("val", "test"):
-        path = after / "data" / "prepared" / f"{part}.csv"
+        path = after / "data" / "prepared" / "original" / f"{part}.csv"
         frame = pd.read_csv(path)
         frame[FEATURES] = frame[FEATURES] * 3 + 100  # far outside the train range
         frame.to_csv(path, index=False)
     set_method(after / "params.yaml", method)
     assert scale_stage.main(["--params", str(after / "params.yaml")]) == 0
-    scaler = lambda root: (root / "data" / "scaled" / "scaler.json").read_text()  # noqa: E731
+    scaler = lambda root: (scaled_folder(root) / "scaler.json").read_text()  # noqa: E731
     assert scaler(after) == scaler(before)
     assert read(after, "scaled", "train").equals(read(before, "scaled", "train"))
     assert not read(after, "scaled", "val").equals(read(before, "scaled", "val"))
@@ -111,7 +118,7 @@ def test_changing_val_and_test_does_not_change_the_scaler(project, tmp_path, met
 
 def test_scaler_json(project, tmp_path):
     root = scaled_copy(project, tmp_path, "standard")
-    saved = json.loads((root / "data" / "scaled" / "scaler.json").read_text())
+    saved = json.loads((scaled_folder(root) / "scaler.json").read_text())
     train = read(project, "prepared", "train")
     assert saved["method"] == "standard" and saved["features"] == FEATURES
     for feature in FEATURES:
@@ -134,7 +141,7 @@ def test_constant_feature_is_not_divided_by_zero(method):
 
 def test_meta(project, tmp_path):
     root = scaled_copy(project, tmp_path, "minmax")
-    meta = json.loads((root / "data" / "scaled" / "meta.json").read_text())
+    meta = json.loads((scaled_folder(root) / "meta.json").read_text())
     assert meta["dataset"] == "original"
     assert meta["missing"] == "drop" and meta["split"] == "stratified"
     assert meta["val_fraction"] == 0.2 and meta["test_fraction"] == 0.2 and meta["split_seed"] == 0
@@ -148,7 +155,7 @@ def test_meta(project, tmp_path):
 
 def test_load_scaled(project, tmp_path):
     root = scaled_copy(project, tmp_path, "standard")
-    splits, meta = load_scaled(root / "data" / "scaled")
+    splits, meta = load_scaled(scaled_folder(root))
     assert set(splits) == set(PARTS)
     for part, split in splits.items():
         assert isinstance(split, Split)
@@ -166,7 +173,7 @@ def test_load_scaled_with_an_empty_test_part(tmp_path):
     params = make_project(tmp_path, "minmax", split="article")
     assert prepare_stage.main(["--params", str(params)]) == 0
     assert scale_stage.main(["--params", str(params)]) == 0
-    splits, meta = load_scaled(tmp_path / "data" / "scaled")
+    splits, meta = load_scaled(tmp_path / "data" / "scaled" / "original-minmax")
     assert splits["train"].X.shape == (9, 500)
     assert splits["val"].X.shape == (9, 182)
     assert splits["test"].X.shape == (9, 0) and splits["test"].Y.shape == (1, 0)
@@ -199,7 +206,7 @@ def test_unknown_scale_method(project, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "scale.method" in err and "standard, minmax" in err and "'robust'" in err
     assert not (root / "data" / "scaled").exists()
-    assert not [p for p in (root / "data").iterdir() if p.name.startswith(".")]
+    assert not [p for p in (root / "data" / "scaled").glob(".*")]
 
 
 def test_missing_scale_section(project, tmp_path, capsys):
@@ -216,7 +223,7 @@ def test_missing_scale_section(project, tmp_path, capsys):
 def test_prepared_columns_disagree_with_meta(project, tmp_path, capsys):
     root = tmp_path / "copy"
     shutil.copytree(project, root)
-    path = root / "data" / "prepared" / "val.csv"
+    path = root / "data" / "prepared" / "original" / "val.csv"
     pd.read_csv(path).drop(columns=["mitoses"]).to_csv(path, index=False)
     assert scale_stage.main(["--params", str(root / "params.yaml")]) == 2
     err = capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import time
@@ -10,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dlnet.tracking import ensure_experiment
-from conftest import BIN, REPO, run_tool, sqlite_uri, tool_env
+from conftest import BIN, REPO, build_variants, copy_project, run_tool, sqlite_uri, tool_env
 
 TRAIN = str(BIN / "dlnet-train")
 GRID = ["optim.lr=0.05,0.2", "model.hidden_units=3,8", "batch=full,mini,stochastic"]
@@ -153,12 +154,45 @@ def test_bad_value_in_a_sweep_starts_no_job(built_project, tmp_path):
     assert runs_of(uri)[1] == []
 
 
-def test_data_config_mismatch_names_the_difference(built_project, tmp_path):
+def test_one_sweep_spans_data_sets_and_scalings(tmp_path):
+    project = build_variants(copy_project(tmp_path / "project"), ("original", "wdbc"), ("standard", "minmax"))
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    done = run_tool([TRAIN, "-m", "data=original,wdbc", "scale=standard,minmax", "optim.lr=0.01,0.3",
+                     "train.epochs=20", f"tracking.uri={uri}"], project, timeout=600)
+    assert done.returncode == 0, done.stderr
+    client, runs = runs_of(uri)
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in children)
+    digests = {}
+    for child in children:
+        variant = f"{child.data.params['data.variant']}-{child.data.params['scale.method']}"
+        assert child.data.tags["dlnet.data.variant"] == variant
+        assert child.data.tags["dlnet.dataset"] == child.data.params["data.name"]
+        meta = json.loads((project / "data" / "scaled" / variant / "meta.json").read_text())
+        assert (meta["dataset"], meta["scale"]) == (child.data.params["data.name"], child.data.params["scale.method"])
+        # the features the run trained on are the variant's: 9 for the original file, 30 for WDBC
+        assert child.data.params["data.variant"] in child.info.run_name and meta["scale"] in child.info.run_name
+        digests.setdefault(variant, set()).add(child.data.tags["dlnet.data.digest"])
+    assert len(digests) == 4 and all(len(d) == 1 for d in digests.values())
+    assert len({d for ds in digests.values() for d in ds}) == 4  # four variants, four different data digests
+
+
+def test_a_variant_not_built_gives_the_command_that_builds_it(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
     done = run_tool([TRAIN, "scale=minmax", f"tracking.uri={uri}"], built_project)
     assert done.returncode == 2
-    assert "scale.method: built 'standard', asked 'minmax'" in done.stderr
-    assert "dvc exp run -S scale.method=minmax" in done.stderr
+    assert "original-minmax is not built" in done.stderr
+    assert "`dvc repro scale@original-minmax`" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert runs_of(uri)[1] == []
+
+
+def test_data_no_variant_holds_names_the_difference(built_project, tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    done = run_tool([TRAIN, "data.split_seed=3", f"tracking.uri={uri}"], built_project)
+    assert done.returncode == 2
+    assert "data.split_seed: built 0, asked 3" in done.stderr
+    assert "`dvc exp run -S data.split_seed=3`" in done.stderr
     assert runs_of(uri)[1] == []
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
+from pathlib import Path
 
 import yaml
 from mlflow.tracking import MlflowClient
@@ -25,6 +28,19 @@ def dvc_runs(project) -> list:
     return client.search_runs([experiment.experiment_id]) if experiment else []
 
 
+def drawn_offline(page: Path, tmp_path: Path) -> int:
+    """How many Vega charts headless Chromium draws on `page` with every network request refused."""
+    done = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
+         "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=15000",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    body = done.stdout[done.stdout.rfind("<body"):]
+    return len(re.findall(r'<canvas[^>]*class="marks"', body))
+
+
 def values_of(tree, key: str) -> list:
     """Every value stored under `key` anywhere in a JSON tree (`dvc exp show --json`)."""
     if isinstance(tree, dict):
@@ -41,7 +57,8 @@ def test_dvc_repro_trains_tracks_and_reruns_only_what_changed(tmp_path):
     # `make repro`, without rebuilding the environment this test already runs in (-o setup)
     first = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "repro"], project, timeout=300,
                      check=True, PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
-    assert all(f"Running stage '{s}'" in first.stdout for s in ("prepare", "scale", "train"))
+    for stage in ("prepare@original", "scale@original-standard", "scale@wdbc-minmax", "train"):
+        assert f"Running stage '{stage}'" in first.stdout
 
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert metrics["epochs_run"] == 500 and metrics["diverged"] == 0
@@ -55,6 +72,10 @@ def test_dvc_repro_trains_tracks_and_reruns_only_what_changed(tmp_path):
     assert run.data.tags["source"] == "dvc" and run.info.status == "FINISHED"
     assert run.data.metrics["val/accuracy"] == metrics["val/accuracy"]
     assert run.data.tags["dlnet.data.dvc_md5"].endswith(".dir")
+    assert run.data.tags["dlnet.data.variant"] == "original-standard"
+    assert run.info.run_name == "lr=0.07 h=15 full"
+    # the committed reports are rounded: a rerun elsewhere leaves git clean
+    assert all(len(value.split("e")[0].lstrip("-0.")) <= 7 for value in loss[1].split(",")[1:])
 
     assert "Data and pipelines are up to date" in dvc(project, "repro").stdout
 
@@ -63,6 +84,9 @@ def test_dvc_repro_trains_tracks_and_reruns_only_what_changed(tmp_path):
     dvc(project, "plots", "show", "-o", str(tmp_path / "plots"))
     page = (tmp_path / "plots" / "index.html").read_text()
     assert "train_loss" in page and "val_loss" in page
+    # the page draws its curves with no internet (its scripts are in the page, not on a CDN)
+    assert "cdn.jsdelivr" not in page
+    assert drawn_offline(tmp_path / "plots" / "index.html", tmp_path) >= 1
 
     # Changing only the learning rate reruns only `train`.
     params_path = project / "params.yaml"
@@ -101,3 +125,24 @@ def test_dvc_experiments_reach_mlflow(tmp_path):
     learning_rates = sorted(float(r.data.params["optim.lr"]) for r in dvc_runs(project))
     assert learning_rates == [0.01, 0.07, 0.3]
     assert {r.data.tags["source"] for r in dvc_runs(project)} == {"dvc"}
+
+
+def test_dvc_exp_run_any_key_and_the_workspace_runs_any_config(tmp_path):
+    project = copy_project(tmp_path / "project", git=True)
+    dvc(project, "repro")
+    run_tool(["git", "add", "-A"], project, check=True)
+    run_tool(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "built"], project, check=True)
+
+    # another built variant: the train stage reads it
+    dvc(project, "exp", "run", "-S", "scale.method=minmax", "-S", "train.epochs=50")
+    # a data key no variant holds: the train stage prepares and scales it for that run alone
+    dvc(project, "exp", "run", "-S", "data.split_seed=3", "-S", "train.epochs=50")
+    runs = {(r.data.params["scale.method"], r.data.params["data.split_seed"]): r for r in dvc_runs(project)}
+    assert runs[("minmax", "0")].data.tags["dlnet.data.variant"] == "original-minmax"
+    assert runs[("standard", "3")].data.tags["dlnet.data.built_for_run"] == "true"
+    assert runs[("standard", "3")].info.status == "FINISHED"
+
+    # and the workspace still runs the default config, and any other built variant, without rebuilding
+    for args in ([], ["data=wdbc", "scale=minmax"]):
+        done = run_tool([str(BIN / "dlnet-train"), "train.epochs=20", *args], project, timeout=300)
+        assert done.returncode == 0, done.stderr

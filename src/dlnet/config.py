@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dlnet.batching import STRATEGIES as BATCH_STRATEGIES
+from dlnet.data.variants import NAME_PATTERN
 from dlnet.network import INITS
 
 DATASETS = ("original", "wdbc")
@@ -29,6 +30,7 @@ PLOT_SCALES = ("log", "linear")
 
 @dataclass
 class DataConfig:
+    variant: str = "original"  # the file conf/data/<variant>.yaml; its data in data/scaled/<variant>-<scale>
     name: str = "original"
     raw: Optional[str] = "data/raw/breast-cancer-wisconsin.data"
     missing: str = "drop"
@@ -75,6 +77,7 @@ class TrackingConfig:
     name: str = "local"
     uri: Optional[str] = None
     experiment: str = "dlnet"
+    run_name: Optional[str] = None  # None: named for what differs (`lr=0.07 h=15 mini`)
     loss_plot_scale: str = "log"
 
 
@@ -122,6 +125,10 @@ def validate(cfg: DictConfig | dict) -> Config:
     """Type-check `cfg` against the schema, then check every value; return the typed config."""
     config = to_schema(cfg)
     data, model, batch = config.data, config.model, config.batch
+    if not NAME_PATTERN.match(str(data.variant)):
+        raise ConfigError(
+            f"data.variant={data.variant!r} is not allowed; expected a lower-case name of letters, digits and '_'"
+        )
     _choice("data.name", data.name, DATASETS)
     _choice("data.missing", data.missing, MISSING_POLICIES)
     _choice("data.split", data.split, SPLITS)

@@ -20,7 +20,8 @@ import yaml
 
 from dlnet.config import Config, ConfigError, flatten, validate
 from dlnet.data.errors import DataNotBuiltError
-from dlnet.lineage import SCALED_DIR, dvc_digest, files_digest, git_state
+from dlnet.data.variants import build_command, catalogue, scaled_dir, scaled_name
+from dlnet.lineage import dvc_digest, files_digest, git_state
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
 DATA_KEYS = {
@@ -55,16 +56,27 @@ class JobResult:
 
 
 def run_name(config: Config, swept: Iterable[str] = ()) -> str:
-    """What differs between runs, in a few characters: `lr=0.07 h=15 mini`."""
+    """What differs between runs, in a few characters: `lr=0.07 h=15 mini`, `article` for a preset's run.
+
+    A swept data set or scaling joins the name (`lr=0.3 h=15 full wdbc minmax`).
+    """
+    swept = list(swept)
     batch = config.batch.name if config.batch.name != "mini" or config.batch.size == 32 else f"mini{config.batch.size}"
     parts = [f"lr={config.optim.lr:g}", f"h={config.model.hidden_units}", batch]
     flat = flatten(_as_dict(config))
     for key in swept:
-        if key in ("optim.lr", "model.hidden_units", "batch", "batch.name") or key not in flat:
+        if key in ("data", "data.variant"):
+            parts.append(config.data.variant)
+        elif key in ("scale", "scale.method"):
+            parts.append(config.scale.method)
+        elif key in ("optim.lr", "model.hidden_units", "batch", "batch.name") or key not in flat:
             continue
-        if key == "batch.size" and config.batch.name == "mini":
+        elif key == "batch.size" and config.batch.name == "mini":
             continue
-        parts.append(f"{SHORT_NAMES.get(key, key.split('.')[-1])}={flat[key]}")
+        else:
+            parts.append(f"{SHORT_NAMES.get(key, key.split('.')[-1])}={flat[key]}")
+    if config.tracking.run_name:
+        return f"{config.tracking.run_name} {' '.join(parts)}" if swept else config.tracking.run_name
     return " ".join(parts)
 
 
@@ -74,28 +86,71 @@ def _as_dict(config: Config) -> dict[str, Any]:
     return OmegaConf.to_container(OmegaConf.structured(config))
 
 
-def check_data(root: Path, config: Config) -> dict[str, Any]:
-    """The `scale` stage's metadata, after checking it matches the config; else a clear error."""
-    meta_path = root / SCALED_DIR / "meta.json"
+def data_dir(config: Config) -> Path:
+    """The folder, relative to the project root, holding the scaled data `config` asks for."""
+    return scaled_dir(config.data.variant, config.scale.method)
+
+
+def check_data(root: Path, config: Config, folder: Path | None = None) -> dict[str, Any]:
+    """The `scale` stage's metadata of the config's variant, after checking it matches; else a clear error.
+
+    `folder` (default: the variant's folder under `root`) is where the data is.
+    """
+    shown = data_dir(config) if folder is None else folder
+    folder = root / shown if folder is None else folder
+    variant, method = config.data.variant, config.scale.method
+    meta_path = folder / "meta.json"
     if not meta_path.is_file():
-        raise DataNotBuiltError(
-            f"no prepared data: {SCALED_DIR / 'meta.json'} does not exist. Build it first with `dvc repro` "
-            "(or `make repro`)."
-        )
-    meta = json.loads(meta_path.read_text())
+        raise DataNotBuiltError(_not_built(root, variant, method, shown))
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataNotBuiltError(f"{shown / 'meta.json'}: not readable JSON ({error}); rebuild it: "
+                                f"`{build_command(variant, method)}`") from None
     flat = flatten(_as_dict(config))
     differences = [
         (key, meta.get(meta_key), flat[key]) for key, meta_key in DATA_KEYS.items() if meta.get(meta_key) != flat[key]
     ]
     if differences:
         said = "; ".join(f"{key}: built {built!r}, asked {asked!r}" for key, built, asked in differences)
+        if _as_in_conf(root, config):
+            raise DataMismatchError(
+                f"the data in {shown} was built from an older conf/data/{variant}.yaml or conf/scale/{method}.yaml "
+                f"({said}). Rebuild it: `{build_command(variant, method)}`."
+            )
         overrides = " ".join(f"-S {key}={asked}" for key, _, asked in differences)
         raise DataMismatchError(
-            f"the data in {SCALED_DIR} was built from another config ({said}). Training on it would not be "
-            f"what the config says. Rebuild it: `dvc exp run {overrides}` (or set them in params.yaml and "
-            "run `dvc repro`), or ask for the data that was built."
+            f"no data variant has this data config: {shown} was built with other values ({said}), and training "
+            f"on it would not be what the config says. Train it through DVC, which builds it: `dvc exp run "
+            f"{overrides}`; or make it a variant: a file conf/data/<name>.yaml with these values, listed in "
+            "conf/variants.yaml, then `dvc repro`."
         )
     return meta
+
+
+def _not_built(root: Path, variant: str, method: str, shown: Path) -> str:
+    listed = catalogue(root)
+    if variant in listed["data"] and method in listed["scale"]:
+        return (f"the data variant {scaled_name(variant, method)} is not built: {shown / 'meta.json'} does not exist. "
+                f"Build it: `{build_command(variant, method)}` (or every variant: `dvc repro`, `make repro`).")
+    if not (root / "conf" / "data" / f"{variant}.yaml").is_file():
+        return f"data.variant={variant!r}: there is no conf/data/{variant}.yaml, so no such data variant."
+    return (f"the data variant {scaled_name(variant, method)} is not built, and conf/variants.yaml does not list "
+            f"it: add {variant!r} to its `data` list (and {method!r} to `scale`), then run `dvc repro`.")
+
+
+def _as_in_conf(root: Path, config: Config) -> bool:
+    """Whether the config's data and scale keys are those of its variant's files in conf/ (a stale build)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((root / "conf" / "data" / f"{config.data.variant}.yaml").read_text())
+        scale = yaml.safe_load((root / "conf" / "scale" / f"{config.scale.method}.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return False
+    flat = flatten(_as_dict(config))
+    files = {**{f"data.{k}": v for k, v in (data or {}).items()}, **{f"scale.{k}": v for k, v in (scale or {}).items()}}
+    return all(files.get(key) == flat[key] for key in DATA_KEYS)
 
 
 def _progress(epochs: int, enabled: bool):
@@ -117,13 +172,16 @@ def run_job(
     progress: bool | None = None,
     extra_tags: dict[str, str] | None = None,
     on_history: Callable[[tuple[int, float, float | None]], None] | None = None,
+    data_folder: Path | None = None,
 ) -> JobResult:
     """Train the network `cfg` describes and track it as one MLflow run; return what it reached.
 
-    Raises one of INPUT_ERRORS before any run is created.
+    The data is the config's variant under `root`, or `data_folder` when given (data built
+    for this run alone). Raises one of INPUT_ERRORS before any run is created.
     """
     config = validate(cfg)
-    meta = check_data(root, config)
+    meta = check_data(root, config, data_folder)
+    scaled_folder = data_folder if data_folder is not None else root / data_dir(config)
 
     from dlnet import plots, tracking
     from dlnet.data.dataset import load_scaled
@@ -131,7 +189,7 @@ def run_job(
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
 
-    splits, _ = load_scaled(root / SCALED_DIR)
+    splits, _ = load_scaled(scaled_folder)
     train_split, val_split, test_split = splits["train"], splits["val"], splits["test"]
     dtype = np.dtype(config.model.dtype)
     has_val = val_split.X.shape[1] > 0
@@ -142,16 +200,17 @@ def run_job(
     uri = tracking.store_uri(Path(os.environ.get("DVC_ROOT") or root), config.tracking.uri)
     experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
     name = run_name(config, swept)
-    scaled_files = [root / SCALED_DIR / f"{part}.csv" for part in ("train", "val", "test")]
+    scaled_files = [scaled_folder / f"{part}.csv" for part in ("train", "val", "test")]
     data_digest = files_digest(scaled_files)
     tags = {
         "source": source,
+        "dlnet.data.variant": meta.get("variant", scaled_name(config.data.variant, config.scale.method)),
         "dlnet.dataset": config.data.name,
         "dlnet.split": config.data.split,
         "dlnet.scale": config.scale.method,
         "dlnet.batch": config.batch.name,
         "dlnet.data.digest": data_digest,
-        "dlnet.data.dvc_md5": dvc_digest(root),
+        "dlnet.data.dvc_md5": dvc_digest(root, data_dir(config)) if data_folder is None else "none",
         "dlnet.data.raw_sha256": meta.get("raw_sha256", "unknown"),
         **git_state(root),
         **(extra_tags or {}),
@@ -167,7 +226,7 @@ def run_job(
         import pandas as pd
 
         logger.log_dataset(
-            pd.read_csv(scaled_files[0]), name=f"{config.data.name}-{config.scale.method}-train",
+            pd.read_csv(scaled_files[0]), name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
             source=str(scaled_files[0]), digest=data_digest, context="training", targets="label",
         )
 
@@ -222,7 +281,7 @@ def run_job(
                     confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
                     folder / "confusion_matrix.png", title=f"{name} ({shown})",
                 )
-            scaler = root / SCALED_DIR / "scaler.json"
+            scaler = scaled_folder / "scaler.json"
             for path in sorted(folder.iterdir()):
                 logger.log_artifact(path)
             if scaler.is_file():

@@ -8,9 +8,6 @@ from pathlib import Path
 
 import yaml
 
-SCALED_DIR = Path("data/scaled")
-
-
 def project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above `start` (default: the current one) holding dvc.yaml."""
     here = (start or Path.cwd()).resolve()
@@ -36,7 +33,7 @@ def git_state(root: Path) -> dict[str, str]:
     return {"git.commit": commit, "git.dirty": str(bool(status)).lower()}
 
 
-def dvc_digest(root: Path, out: Path = SCALED_DIR) -> str:
+def dvc_digest(root: Path, out: Path) -> str:
     """The md5 DVC recorded in dvc.lock for the output `out` (a folder), or 'none'."""
     lock = root / "dvc.lock"
     if not lock.is_file():

@@ -3,7 +3,10 @@
     python -m dlnet.train            (run by `dvc repro` / `dvc exp run`)
 
 Writes reports/metrics.json (`dvc metrics show`) and reports/loss.csv (`dvc plots show`),
-and tracks the run in MLflow like any other, tagged source=dvc.
+and tracks the run in MLflow like any other, tagged source=dvc. It trains on the data
+variant params.yaml names (data/scaled/<data.variant>-<scale.method>); when params.yaml asks
+for data no variant holds (`dvc exp run -S data.split_seed=3`), it prepares and scales that
+data for this run alone, in a temporary folder, so every key can be set with `-S`.
 """
 
 from __future__ import annotations
@@ -12,25 +15,47 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from pathlib import Path
 
 import yaml
 
 from dlnet.data.atomic import write_atomically
+from dlnet.data.errors import DataError
 from dlnet.lineage import project_root
 
 REPORTS = Path("reports")
+DIGITS = 6  # significant digits of the committed reports
 
 
 def write_reports(root: Path, result, history_rows: list[tuple[int, float, float | None]]) -> None:
     """metrics.json: the final metrics; loss.csv: epoch, train_loss, val_loss."""
-    metrics = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)}
+    # Rounded: a rerun on another machine (another BLAS, other last digits) leaves git clean.
+    metrics = {
+        k: round(v, DIGITS) if isinstance(v, float) else v
+        for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
+    }
     metrics["diverged"] = int(result.status != "FINISHED")
     text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
     write_atomically(root / REPORTS / "metrics.json", lambda out: out.write(text), "w")
     lines = ["epoch,train_loss,val_loss"]
-    lines += [f"{e},{t!r},{'' if v is None else repr(v)}" for e, t, v in history_rows]
+    lines += [f"{e},{t:.{DIGITS}g},{'' if v is None else f'{v:.{DIGITS}g}'}" for e, t, v in history_rows]
     write_atomically(root / REPORTS / "loss.csv", lambda out: out.write("\n".join(lines) + "\n"), "w")
+
+
+def build_for_this_run(root: Path, params: dict, scratch: Path) -> Path:
+    """Prepare and scale the data `params` asks for into `scratch` (no variant of conf/ holds it)."""
+    from dlnet.data.params import data_params, scale_params
+    from dlnet.data.prepare import prepare
+    from dlnet.data.scale import scale_meta, scale_parts, write_scaled
+
+    parts, prepared_meta = prepare(data_params(params), root)
+    method = scale_params(params).method
+    scaled, scaler = scale_parts(parts, list(prepared_meta["features"]), method)
+    folder = scratch / "scaled"
+    write_scaled(folder, scaled, scaler, scale_meta(prepared_meta, method, scaled))
+    print(f"train: no data variant holds this data config; prepared and scaled it for this run ({folder.name})")
+    return folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,12 +69,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params = yaml.safe_load(params_path.read_text()) or {}
 
-    from dlnet.job import INPUT_ERRORS, run_job
+    from dlnet.config import validate
+    from dlnet.job import INPUT_ERRORS, DataMismatchError, check_data, run_job
 
     history: list[tuple[int, float, float | None]] = []
     try:
-        result = run_job(params, root=root, source="dvc", on_history=history.append)
-    except INPUT_ERRORS as error:
+        config = validate(params)
+        try:
+            check_data(root, config)
+            result = run_job(params, root=root, source="dvc", on_history=history.append)
+        except DataMismatchError:
+            with tempfile.TemporaryDirectory(prefix="dlnet-data-") as scratch:
+                folder = build_for_this_run(root, params, Path(scratch))
+                result = run_job(params, root=root, source="dvc", on_history=history.append, data_folder=folder,
+                                 extra_tags={"dlnet.data.built_for_run": "true"})
+    except INPUT_ERRORS + (DataError,) as error:
         print(f"error: {args.params}: {error}", file=sys.stderr)
         return 2
     write_reports(root, result, history)

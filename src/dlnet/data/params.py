@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from dlnet.data.errors import ParamsError
+from dlnet.data.variants import NAME_PATTERN
 
 DATASETS = ("original", "wdbc")
 MISSING = ("drop", "median")
@@ -25,6 +26,7 @@ SCALE_METHODS = ("standard", "minmax")
 class DataParams:
     """The ``data.*`` keys (see conf/data/*.yaml)."""
 
+    variant: str  # the variant's name: its file conf/data/<variant>.yaml, its folder data/prepared/<variant>
     name: str  # original | wdbc
     raw: str | None  # the raw file, relative to the project root; None for wdbc
     missing: str  # drop | median
@@ -90,6 +92,12 @@ def data_params(params: dict[str, Any], source: object = "params.yaml") -> DataP
     """Check and return the ``data`` section; ``source`` names the file in messages."""
     section = _section(params, "data", source)
     name = _choice(section, "data", "name", DATASETS, source)
+    variant = section.get("variant", name)
+    if not isinstance(variant, str) or not NAME_PATTERN.match(variant):
+        raise ParamsError(
+            f"{source}: data.variant must be a lower-case name of letters, digits and '_' (a folder name); "
+            f"got {variant!r}"
+        )
     raw = section.get("raw")
     if name == "original":
         if not isinstance(raw, str) or not raw.strip():
@@ -118,10 +126,23 @@ def data_params(params: dict[str, Any], source: object = "params.yaml") -> DataP
     seed = _require(section, "data", "split_seed", source)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ParamsError(f"{source}: data.split_seed must be a non-negative integer; got {seed!r}")
-    return DataParams(name, raw, missing, split, val_fraction, test_fraction, seed)
+    return DataParams(variant, name, raw, missing, split, val_fraction, test_fraction, seed)
 
 
 def scale_params(params: dict[str, Any], source: object = "params.yaml") -> ScaleParams:
     """Check and return the ``scale`` section; ``source`` names the file in messages."""
     section = _section(params, "scale", source)
     return ScaleParams(method=_choice(section, "scale", "method", SCALE_METHODS, source))
+
+
+def load_group_file(path: str | Path, group: str) -> dict[str, Any]:
+    """One option file of a config group (``conf/data/wdbc.yaml``) as ``{group: {...}}``.
+
+    A data variant's file must carry its own name as ``variant`` (or none), since its
+    folder is named after the file.
+    """
+    path = Path(path)
+    section = load_params(path)
+    if group == "data" and section.setdefault("variant", path.stem) != path.stem:
+        raise ParamsError(f"{path}: data.variant is {section['variant']!r}; expected {path.stem!r}, the file's name")
+    return {group: section}

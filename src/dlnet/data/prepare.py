@@ -1,8 +1,10 @@
 """DVC stage ``prepare``: raw data -> data/prepared/{train,val,test}.csv + meta.json.
 
-    python -m dlnet.data.prepare [--params params.yaml] [--out data/prepared]
+    python -m dlnet.data.prepare --data conf/data/original.yaml [--out data/prepared/original]
+    python -m dlnet.data.prepare [--params params.yaml] [--out data/prepared/<data.variant>]
 
-Reads the ``data.*`` keys of params.yaml, then:
+Reads one data variant's keys: its file in conf/data/ (what dvc.yaml's matrix stage
+gives), or the ``data.*`` keys of params.yaml. Then:
 
 1. reads the raw data: the original UCI file at ``data.raw`` (parsed and validated line
    by line, see :mod:`dlnet.data.original`) or scikit-learn's WDBC (``data.name=wdbc``);
@@ -18,8 +20,8 @@ Reads the ``data.*`` keys of params.yaml, then:
    0 = benign, 1 = malignant; an empty part is a header-only file) and meta.json (the
    parameters, the raw data's SHA-256, rows and class counts per part, imputed values).
 
-Relative paths (``data.raw``, ``--out``) are taken from the directory of the params
-file, the project root. The output directory is replaced atomically: a failed run
+Relative paths (``data.raw``, ``--out``) are taken from the project root: the directory
+of the params file, or the current one with ``--data`` (DVC runs stages there). The output directory is replaced atomically: a failed run
 leaves nothing behind. Expected problems print ``error: ...`` and exit with status 2.
 """
 
@@ -37,10 +39,11 @@ import pandas as pd
 from dlnet.data import original, wdbc
 from dlnet.data.atomic import atomic_directory
 from dlnet.data.errors import DataError, run_stage
-from dlnet.data.params import DataParams, data_params, load_params
+from dlnet.data.params import DataParams, data_params, load_group_file, load_params
 from dlnet.data.split import LABEL_NAMES, PARTS, article_split, check_parts, class_counts, stratified_group_split
+from dlnet.data.variants import PREPARED_DIR, prepared_dir
 
-DEFAULT_OUT = Path("data/prepared")
+DEFAULT_OUT = PREPARED_DIR  # / <data.variant>
 META_FILE = "meta.json"
 
 
@@ -103,6 +106,7 @@ def prepare(params: DataParams, root: str | Path = ".") -> tuple[dict[str, pd.Da
                     frame[feature] = frame[feature].astype(np.int64)
 
     meta: dict[str, Any] = {
+        "variant": params.variant,
         "dataset": params.name,
         "missing": params.missing,
         "split": params.split,
@@ -133,15 +137,19 @@ def write_parts(out_dir: str | Path, parts: dict[str, pd.DataFrame], meta: dict[
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dlnet.data.prepare``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m dlnet.data.prepare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default: {DEFAULT_OUT})")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--data", type=Path, default=None, help="a data variant's file: conf/data/<name>.yaml")
+    source.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default: {DEFAULT_OUT}/<variant>)")
     args = parser.parse_args(argv)
 
     def stage() -> None:
-        root = args.params.parent
-        params = data_params(load_params(args.params), source=args.params)
+        if args.data is not None:
+            root, params = Path("."), data_params(load_group_file(args.data, "data"), source=args.data)
+        else:
+            root, params = args.params.parent, data_params(load_params(args.params), source=args.params)
         parts, meta = prepare(params, root)
-        out = args.out if args.out is not None else root / DEFAULT_OUT
+        out = args.out if args.out is not None else root / prepared_dir(params.variant)
         write_parts(out, parts, meta)
         sizes = ", ".join(f"{name} {meta['rows'][name]}" for name in PARTS)
         print(f"prepare: {params.name} ({meta['rows_read']} rows read, {meta['rows_dropped']} dropped) -> {out}: {sizes}")

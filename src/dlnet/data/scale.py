@@ -1,6 +1,7 @@
-"""DVC stage ``scale``: data/prepared -> data/scaled/{train,val,test}.csv + scaler.json + meta.json.
+"""DVC stage ``scale``: data/prepared/<data> -> data/scaled/<data>-<method>/ (parts, scaler.json, meta.json).
 
-    python -m dlnet.data.scale [--params params.yaml] [--in data/prepared] [--out data/scaled]
+    python -m dlnet.data.scale --scale conf/scale/minmax.yaml --in data/prepared/wdbc --out data/scaled/wdbc-minmax
+    python -m dlnet.data.scale [--params params.yaml]     (data.variant and scale.method from params.yaml)
 
 Fits the scaler named by ``scale.method`` on the train part ONLY, then applies it to
 train, val and test (fitting on all rows, as the article did, leaks the validation
@@ -36,11 +37,12 @@ import pandas as pd
 from dlnet.data.atomic import atomic_directory
 from dlnet.data.dataset import read_parts
 from dlnet.data.errors import DataError, run_stage
-from dlnet.data.params import load_params, scale_params
+from dlnet.data.params import load_group_file, load_params, scale_params
 from dlnet.data.split import PARTS, class_counts
+from dlnet.data.variants import PREPARED_DIR, SCALED_DIR, prepared_dir, scaled_dir, scaled_name
 
-DEFAULT_IN = Path("data/prepared")
-DEFAULT_OUT = Path("data/scaled")
+DEFAULT_IN = PREPARED_DIR  # / <data.variant>
+DEFAULT_OUT = SCALED_DIR  # / <data.variant>-<scale.method>
 SCALER_FILE = "scaler.json"
 META_FILE = "meta.json"  # both prepare's record (read) and this stage's (written)
 # meta.json keys copied from prepare's record
@@ -135,7 +137,10 @@ def scale_parts(
 
 def scale_meta(prepared_meta: dict[str, Any], method: str, scaled: dict[str, pd.DataFrame]) -> dict[str, Any]:
     """meta.json of the scaled data."""
+    data_variant = prepared_meta.get("variant", prepared_meta["dataset"])
     return {
+        "variant": scaled_name(data_variant, method),
+        "data_variant": data_variant,
         **{key: prepared_meta[key] for key in LINEAGE_KEYS},
         "scale": method,
         "features": list(prepared_meta["features"]),
@@ -145,26 +150,40 @@ def scale_meta(prepared_meta: dict[str, Any], method: str, scaled: dict[str, pd.
     }
 
 
+def write_scaled(out: Path, scaled: dict[str, pd.DataFrame], scaler: Scaler, meta: dict[str, Any]) -> None:
+    """Write the scaled parts, scaler.json and meta.json, replacing ``out`` atomically."""
+    with atomic_directory(out) as tmp:
+        for name, frame in scaled.items():
+            frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
+        (tmp / SCALER_FILE).write_text(json.dumps(scaler.to_dict(), indent=2) + "\n", encoding="utf-8")
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m dlnet.data.scale``; returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m dlnet.data.scale", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--in", dest="in_dir", type=Path, default=None, help=f"prepared data (default: {DEFAULT_IN})")
-    parser.add_argument("--out", type=Path, default=None, help=f"output directory (default: {DEFAULT_OUT})")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--scale", type=Path, default=None, help="a scaling's file: conf/scale/<method>.yaml")
+    source.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
+    parser.add_argument("--in", dest="in_dir", type=Path, default=None,
+                        help=f"prepared data (default: {DEFAULT_IN}/<data.variant>)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"output directory (default: {DEFAULT_OUT}/<data.variant>-<scale.method>)")
     args = parser.parse_args(argv)
 
     def stage() -> None:
-        root = args.params.parent
-        method = scale_params(load_params(args.params), source=args.params).method
-        parts, prepared_meta = read_prepared(args.in_dir if args.in_dir is not None else root / DEFAULT_IN)
+        if args.scale is not None:
+            root, params = Path("."), load_group_file(args.scale, "scale")
+        else:
+            root, params = args.params.parent, load_params(args.params)
+        method = scale_params(params, source=args.scale or args.params).method
+        data_variant = str((params.get("data") or {}).get("variant") or "original")
+        parts, prepared_meta = read_prepared(args.in_dir if args.in_dir is not None else root / prepared_dir(data_variant))
         scaled, scaler = scale_parts(parts, list(prepared_meta["features"]), method)
         meta = scale_meta(prepared_meta, method, scaled)
-        out = args.out if args.out is not None else root / DEFAULT_OUT
-        with atomic_directory(out) as tmp:
-            for name, frame in scaled.items():
-                frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
-            (tmp / SCALER_FILE).write_text(json.dumps(scaler.to_dict(), indent=2) + "\n", encoding="utf-8")
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        default_out = scaled_dir(prepared_meta.get("variant", data_variant), method)
+        out = args.out if args.out is not None else root / default_out
+        write_scaled(out, scaled, scaler, meta)
         print(f"scale: {method} fitted on train ({meta['rows']['train']} rows) -> {out}")
 
     return run_stage(stage)
