@@ -70,7 +70,7 @@ def test_dvc_repro_trains_tracks_and_reruns_only_what_changed(tmp_path):
     assert len(runs) == 1
     (run,) = runs
     assert run.data.tags["source"] == "dvc" and run.info.status == "FINISHED"
-    assert run.data.metrics["val/accuracy"] == metrics["val/accuracy"]
+    assert round(run.data.metrics["val/accuracy"], 6) == metrics["val/accuracy"]  # the report is rounded
     assert run.data.tags["dlnet.data.dvc_md5"].endswith(".dir")
     assert run.data.tags["dlnet.data.variant"] == "original-standard"
     assert run.info.run_name == "lr=0.07 h=15 full"
@@ -132,6 +132,14 @@ def test_dvc_exp_run_any_key_and_the_workspace_runs_any_config(tmp_path):
     dvc(project, "repro")
     run_tool(["git", "add", "-A"], project, check=True)
     run_tool(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "built"], project, check=True)
+
+    # a failing experiment (a bad value) keeps the committed reports
+    reports = {name: (project / "reports" / name).read_text() for name in ("metrics.json", "loss.csv")}
+    failed = run_tool([DVC, "exp", "run", "-S", "optim.lr=-1"], project, timeout=300,
+                      PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+    assert failed.returncode != 0 and "optim.lr=-1.0 is not allowed" in failed.stdout + failed.stderr
+    assert {name: (project / "reports" / name).read_text() for name in reports} == reports
+    run_tool(["git", "checkout", "--", "params.yaml"], project, check=True)
 
     # another built variant: the train stage reads it
     dvc(project, "exp", "run", "-S", "scale.method=minmax", "-S", "train.epochs=50")

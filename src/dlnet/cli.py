@@ -27,12 +27,18 @@ if not OmegaConf.has_resolver("dlnet.pid"):
     OmegaConf.register_new_resolver("dlnet.pid", lambda: os.getpid(), use_cache=True)
 
 
+# How the last single run ended (a sweep reports its runs in its table instead).
+_single_run: dict[str, str] = {}
+
+
 def task(cfg: DictConfig) -> float:
     """One job: train and track; return the validation accuracy (what a sweeper maximises)."""
     from hydra.core.hydra_config import HydraConfig
 
+    from dlnet import exits
     from dlnet.job import INPUT_ERRORS, run_job
     from dlnet.lineage import project_root
+    from dlnet.tracking import TrackingError
 
     hydra_cfg = HydraConfig.get()
     parent = os.environ.get(PARENT_RUN_ENV) if hydra_cfg.mode.name == "MULTIRUN" else None
@@ -45,10 +51,16 @@ def task(cfg: DictConfig) -> float:
             container, root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
             progress=None if parent is None else False,
             extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir},
+            output_dir=Path(hydra_cfg.runtime.output_dir),
         )
     except INPUT_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
+        raise SystemExit(exits.BAD_INPUT) from None
+    except TrackingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(exits.TRACKING_FAILED) from None
+    if parent is None:
+        _single_run["status"] = result.status
     return result.metrics.get("val/accuracy", math.nan)
 
 
@@ -56,26 +68,64 @@ _app = hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.
 
 
 def main() -> None:
-    """Console entry: run the Hydra app; a Ctrl-C or an early exit never leaves a sweep RUNNING."""
+    """Console entry: run the Hydra app; exit with the codes of dlnet.exits.
+
+    SIGINT or SIGTERM, once or twice, to this process or its group, ends every run it started
+    (KILLED, with the reason) and stops a sweep's worker processes: nothing is left RUNNING
+    and no process is left behind.
+    """
+    from dlnet import exits
+
+    exits.stop_cleanly_on_signals()
     try:
         _app()
-    except KeyboardInterrupt:
-        _end_open_sweep("KILLED")
-        print("interrupted", file=sys.stderr)
-        raise SystemExit(130) from None
+    except KeyboardInterrupt as interrupt:
+        with exits.signals_held():
+            _stop_workers()
+            _end_open_sweep("KILLED", f"the sweep was {exits.interrupt_reason(interrupt)}")
+        print(exits.interrupt_reason(interrupt), file=sys.stderr)
+        raise SystemExit(exits.interrupt_code(interrupt)) from None
     except SystemExit as exit_:
         if exit_.code not in (0, None):
-            _end_open_sweep("FAILED")
+            with exits.signals_held():
+                _stop_workers()
+                _end_open_sweep("FAILED", f"the sweep stopped (exit code {exit_.code})")
         raise
+    if _single_run.get("status") == "FAILED":
+        raise SystemExit(exits.DIVERGED)
 
 
-def _end_open_sweep(status: str) -> None:
+def _stop_workers(grace_seconds: float = 5.0) -> None:
+    """Stop this process's children (a joblib sweep's workers): SIGTERM, then SIGKILL after a grace period."""
+    import psutil
+
+    children = psutil.Process().children(recursive=True)
+    for child in children:
+        try:
+            child.terminate()
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(children, timeout=grace_seconds)
+    for child in alive:
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace_seconds)
+
+
+def _end_open_sweep(status: str, reason: str) -> None:
+    """End the sweep's parent and any child its stopped workers left RUNNING."""
     parent = os.environ.pop(PARENT_RUN_ENV, None)
     uri = os.environ.get(TRACKING_URI_ENV)
     if parent and uri:
         from dlnet import tracking
 
-        tracking.end_parent_run(uri, parent, status)
+        try:
+            tracking.end_running_children(uri, parent, status, reason)
+            tracking.end_parent_run(uri, parent, status, reason)
+        except Exception as error:  # the store is gone: `dlnet-runs reap` ends them later
+            print(f"warning: could not end the sweep's runs in {uri}: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import yaml
 
+from dlnet import results
 from dlnet.config import Config, ConfigError, flatten, validate
 from dlnet.data.errors import DataNotBuiltError
-from dlnet.data.variants import build_command, catalogue, scaled_dir, scaled_name
+from dlnet.data.variants import SCALED_DIR, build_command, catalogue, scaled_dir, scaled_name
 from dlnet.lineage import dvc_digest, files_digest, git_state
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
@@ -129,6 +131,8 @@ def check_data(root: Path, config: Config, folder: Path | None = None) -> dict[s
 
 
 def _not_built(root: Path, variant: str, method: str, shown: Path) -> str:
+    if not (root / SCALED_DIR).is_dir():
+        return f"no data is built yet ({SCALED_DIR} does not exist): build it with `make repro` (or `dvc repro`)."
     listed = catalogue(root)
     if variant in listed["data"] and method in listed["scale"]:
         return (f"the data variant {scaled_name(variant, method)} is not built: {shown / 'meta.json'} does not exist. "
@@ -173,27 +177,23 @@ def run_job(
     extra_tags: dict[str, str] | None = None,
     on_history: Callable[[tuple[int, float, float | None]], None] | None = None,
     data_folder: Path | None = None,
+    output_dir: Path | None = None,
 ) -> JobResult:
     """Train the network `cfg` describes and track it as one MLflow run; return what it reached.
 
     The data is the config's variant under `root`, or `data_folder` when given (data built
-    for this run alone). Raises one of INPUT_ERRORS before any run is created.
+    for this run alone). Raises one of INPUT_ERRORS before any run is created. The run's
+    results are written to `output_dir`/run (dlnet.results) before they are sent to the
+    store; if the store fails meanwhile, training goes on, and TrackingError says where they are.
     """
     config = validate(cfg)
     meta = check_data(root, config, data_folder)
     scaled_folder = data_folder if data_folder is not None else root / data_dir(config)
 
-    from dlnet import plots, tracking
+    from dlnet import tracking
     from dlnet.data.dataset import load_scaled
-    from dlnet.metrics import classification_metrics, confusion
-    from dlnet.network import TwoLayerNet
-    from dlnet.training import train
 
     splits, _ = load_scaled(scaled_folder)
-    train_split, val_split, test_split = splits["train"], splits["val"], splits["test"]
-    dtype = np.dtype(config.model.dtype)
-    has_val = val_split.X.shape[1] > 0
-    has_test = test_split.X.shape[1] > 0
 
     # A queued `dvc exp run` trains in a temporary copy; DVC_ROOT names the project it came from,
     # whose store must receive the run.
@@ -220,76 +220,28 @@ def run_job(
     if progress is None:
         progress = sys.stderr.isatty() and parent_run_id is None
 
-    with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-        resolved = _as_dict(config)
-        logger.log_params(flatten(resolved))
-        import pandas as pd
-
-        logger.log_dataset(
-            pd.read_csv(scaled_files[0]), name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
-            source=str(scaled_files[0]), digest=data_digest, context="training", targets="label",
-        )
-
-        net = TwoLayerNet(
-            train_split.X.shape[0], config.model.hidden_units, init=config.model.init,
-            rng=config.train.seed, dtype=dtype,
-        )
-        bar = _progress(config.train.epochs, progress)
-
-        def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> None:
-            logger.add_points(epoch, {"train/loss": train_loss, "val/loss": val_loss})
-            if on_history is not None:
-                on_history((epoch, train_loss, val_loss))
-            if bar is not None:
-                bar.update(epoch - bar.n)
-                bar.set_postfix_str(f"loss {train_loss:.4f}", refresh=False)
-
-        try:
-            history = train(
-                net, train_split.X, train_split.Y, lr=config.optim.lr, epochs=config.train.epochs,
-                strategy=config.batch.name, batch_size=config.batch.size, seed=config.train.seed,
-                X_val=val_split.X if has_val else None, Y_val=val_split.Y if has_val else None,
-                log_every=config.train.log_every, callback=on_epoch,
-                divergence_factor=config.train.divergence_factor,
-            )
-        finally:
-            if bar is not None:
-                bar.close()
-        logger.flush()
-
-        final: dict[str, float] = {"epochs_run": history.epochs_run, "time/train_seconds": history.seconds}
-        if not history.diverged:
-            threshold = config.model.threshold
-            final["train/accuracy"] = classification_metrics(
-                train_split.Y, net.predict_proba(train_split.X), threshold)["accuracy"]
-            for part, split, present in (("val", val_split, has_val), ("test", test_split, has_test)):
-                if present:
-                    scores = classification_metrics(split.Y, net.predict_proba(split.X), threshold)
-                    final.update({f"{part}/{key}": value for key, value in scores.items()})
-        logger.log_metrics({k: v for k, v in final.items() if np.isfinite(v)}, step=history.epochs_run)
-
-        with tempfile.TemporaryDirectory(prefix="dlnet-artifacts-") as scratch:
-            folder = Path(scratch)
-            (folder / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-            np.savez(folder / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
-            plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
-                             folder / "loss_curve.png", title=name,
-                             log_scale=config.tracking.loss_plot_scale == "log")
-            if not history.diverged:
-                shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
-                plots.confusion_matrix_plot(
-                    confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
-                    folder / "confusion_matrix.png", title=f"{name} ({shown})",
-                )
-            scaler = scaled_folder / "scaler.json"
-            for path in sorted(folder.iterdir()):
-                logger.log_artifact(path)
-            if scaler.is_file():
-                logger.log_artifact(scaler)
-
-        if history.diverged:
-            logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
-            logger.fail(f"diverged: {history.reason}")
+    saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
+    try:
+        with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
+            history, final = _train_and_log(logger, config, name, saved, splits, scaled_folder, scaled_files,
+                                            meta, data_digest, progress, on_history)
+            results.write_json(saved / "run.json", {
+                "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
+                "store": _without_password(uri),
+                "parent_run_id": parent_run_id, "status": "FAILED" if history.diverged else "FINISHED",
+                "reason": f"diverged: {history.reason}" if history.diverged else None,
+                "tags": tags, "params": flatten(_as_dict(config)), "epochs_run": history.epochs_run,
+            })
+    except tracking.TrackingError as error:
+        if (saved / "run.json").is_file():
+            raise tracking.TrackingError(
+                f"{error}. The run trained; its results are saved in {saved}: send them once the store is back "
+                f"with `dlnet-runs sync {saved}`"
+            ) from error
+        raise
+    finally:
+        if output_dir is None:
+            shutil.rmtree(saved, ignore_errors=True)
 
     result = JobResult(
         run_id=logger.run_id, run_name=name, status="FAILED" if history.diverged else "FINISHED",
@@ -297,6 +249,101 @@ def run_job(
     )
     print(summary_line(result), flush=True)
     return result
+
+
+def _train_and_log(logger, config: Config, name: str, saved: Path, splits, scaled_folder: Path,
+                   scaled_files: list[Path], meta: dict[str, Any], data_digest: str, progress: bool,
+                   on_history) -> tuple[Any, dict[str, float]]:
+    """Train, evaluate, save the results in `saved`, then send them through `logger`."""
+    import pandas as pd
+
+    from dlnet import plots
+    from dlnet.metrics import classification_metrics, confusion
+    from dlnet.network import TwoLayerNet
+    from dlnet.training import train
+
+    train_split, val_split, test_split = splits["train"], splits["val"], splits["test"]
+    has_val, has_test = val_split.X.shape[1] > 0, test_split.X.shape[1] > 0
+    resolved = _as_dict(config)
+    logger.log_params(flatten(resolved))
+    logger.log_dataset(
+        pd.read_csv(scaled_files[0]), name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
+        source=str(scaled_files[0]), digest=data_digest, context="training", targets="label",
+    )
+
+    net = TwoLayerNet(
+        train_split.X.shape[0], config.model.hidden_units, init=config.model.init,
+        rng=config.train.seed, dtype=np.dtype(config.model.dtype),
+    )
+    bar = _progress(config.train.epochs, progress)
+
+    def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> None:
+        logger.add_points(epoch, {"train/loss": train_loss, "val/loss": val_loss})
+        if on_history is not None:
+            on_history((epoch, train_loss, val_loss))
+        if bar is not None:
+            bar.update(epoch - bar.n)
+            bar.set_postfix_str(f"loss {train_loss:.4f}", refresh=False)
+
+    try:
+        history = train(
+            net, train_split.X, train_split.Y, lr=config.optim.lr, epochs=config.train.epochs,
+            strategy=config.batch.name, batch_size=config.batch.size, seed=config.train.seed,
+            X_val=val_split.X if has_val else None, Y_val=val_split.Y if has_val else None,
+            log_every=config.train.log_every, callback=on_epoch,
+            divergence_factor=config.train.divergence_factor,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+    final: dict[str, float] = {"epochs_run": history.epochs_run, "time/train_seconds": history.seconds}
+    if not history.diverged:
+        threshold = config.model.threshold
+        final["train/accuracy"] = classification_metrics(
+            train_split.Y, net.predict_proba(train_split.X), threshold)["accuracy"]
+        for part, split, present in (("val", val_split, has_val), ("test", test_split, has_test)):
+            if present:
+                scores = classification_metrics(split.Y, net.predict_proba(split.X), threshold)
+                final.update({f"{part}/{key}": value for key, value in scores.items()})
+
+    # Everything on disk first: a store that fails from here on loses nothing.
+    saved.mkdir(parents=True, exist_ok=True)
+    results.write_history(saved, history.epochs, history.train_loss, history.val_loss if has_val else None)
+    results.write_json(saved / "metrics.json", final)
+    (saved / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    np.savez(saved / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
+    plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
+                     saved / "loss_curve.png", title=name, log_scale=config.tracking.loss_plot_scale == "log")
+    if not history.diverged:
+        shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
+        plots.confusion_matrix_plot(
+            confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
+            saved / "confusion_matrix.png", title=f"{name} ({shown})",
+        )
+    if (scaled_folder / "scaler.json").is_file():
+        shutil.copyfile(scaled_folder / "scaler.json", saved / "scaler.json")
+
+    logger.flush()
+    logger.log_metrics({k: v for k, v in final.items() if np.isfinite(v)}, step=history.epochs_run)
+    for artifact in results.ARTIFACTS:
+        if (saved / artifact).is_file():
+            logger.log_artifact(saved / artifact)
+    if history.diverged:
+        logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
+        logger.fail(f"diverged: {history.reason}")
+    return history, final
+
+
+def _without_password(uri: str) -> str:
+    """The URI with any password taken out (user:secret@host -> user@host): it is written to disk."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}"))
 
 
 def summary_line(result: JobResult) -> str:

@@ -7,7 +7,9 @@ sweep's parent run when it is part of a sweep). Metrics go in batches: one
 
 from __future__ import annotations
 
+import fcntl
 import os
+import socket
 import time
 import warnings
 from contextlib import contextmanager
@@ -26,6 +28,55 @@ MODEL_TRAINING_KIND = "custom_model_development"
 PARENT_RUN_TAG = "mlflow.parentRunId"
 METRICS_PER_CALL = 1000  # MLflow's limit for one log_batch call
 PARAMS_PER_CALL = 100
+# Who is running a run, so that a run whose process died can be found and ended.
+HOST_TAG, PID_TAG, PID_STARTED_TAG, HEARTBEAT_TAG = "dlnet.host", "dlnet.pid", "dlnet.pid_started", "dlnet.heartbeat"
+HEARTBEAT_SECONDS = 60
+# A RUNNING run on another machine whose heartbeat is older than this is taken for dead.
+STALE_AFTER_SECONDS = 30 * 60
+STATUS_REASON_TAG = "dlnet.status_reason"
+
+
+class TrackingError(RuntimeError):
+    """The tracking store cannot be created, reached or written; the message names it and why."""
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}".strip()
+
+
+@contextmanager
+def store_errors(uri: str, doing: str) -> Iterator[None]:
+    """Turn whatever the store raises into one TrackingError line naming the store."""
+    try:
+        yield
+    except TrackingError:
+        raise
+    except Exception as error:  # MLflow, SQLAlchemy, requests: the store failed, whatever the layer
+        raise TrackingError(f"the tracking store {uri} failed while {doing}: {_first_line(error)}") from error
+
+
+@contextmanager
+def _creating_store(uri: str) -> Iterator[None]:
+    """Only one process at a time creates (migrates) a SQLite store: MLflow's migration races otherwise.
+
+    A folder that cannot be written fails at once with a clear message (MLflow itself retries
+    for minutes, then prints a long traceback).
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    db = Path(uri.removeprefix("sqlite:///"))
+    if not db.parent.is_dir():
+        raise TrackingError(f"the tracking store {uri}: the folder {db.parent} does not exist")
+    if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
+        raise TrackingError(f"the tracking store {uri} is not writable: {db if db.exists() else db.parent} is read-only")
+    with open(db.parent / f"{db.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def store_uri(root: Path, uri: str | None = None) -> str:
@@ -46,22 +97,87 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
-def ensure_experiment(uri: str, name: str) -> str:
-    """Create the store and the experiment if needed (once, before any worker starts); return its id.
+def ensure_experiment(uri: str, name: str, *, reap: bool = True) -> str:
+    """Create the store and the experiment if needed; return its id. Any number of processes may call it at once.
 
-    The experiment is marked as a model-training one, so the UI opens its runs table.
+    The experiment is marked as a model-training one, so the UI opens its runs table. Runs
+    left RUNNING by a process that died are ended FAILED on the way (`reap`).
     """
-    mlflow_client = client(uri)
-    experiment = mlflow_client.get_experiment_by_name(name)
-    if experiment is None:
-        experiment_id = mlflow_client.create_experiment(
-            name, artifact_location=artifact_root(uri), tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
-        )
-    else:
-        experiment_id = experiment.experiment_id
-        if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
-            mlflow_client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+    with _creating_store(uri), store_errors(uri, "opening the experiment"):
+        mlflow_client = client(uri)
+        experiment = mlflow_client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                experiment_id = mlflow_client.create_experiment(
+                    name, artifact_location=artifact_root(uri), tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
+                )
+            except MlflowException:  # created meanwhile by another process (a server has no file lock)
+                experiment = mlflow_client.get_experiment_by_name(name)
+                if experiment is None:
+                    raise
+                experiment_id = experiment.experiment_id
+        else:
+            experiment_id = experiment.experiment_id
+            if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+                mlflow_client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+    if reap:
+        for run_id, reason in reap_dead_runs(uri, experiment_id):
+            print(f"ended run {run_id} FAILED: {reason}", flush=True)
     return experiment_id
+
+
+# --- who runs a run, and runs whose process died --------------------------------------------------
+
+def _started(pid: int) -> str | None:
+    """When process `pid` started (its identity: a reused pid has another start time), or None if gone."""
+    import psutil
+
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def process_tags() -> dict[str, str]:
+    """This process: host name, pid and start time (nothing else about the machine or the user)."""
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PID_STARTED_TAG: _started(pid) or "",
+            HEARTBEAT_TAG: str(_now_ms())}
+
+
+def dead_run_reason(tags: Mapping[str, str], now_ms: int | None = None) -> str | None:
+    """Why a RUNNING run's process is known to be gone, or None while it may be alive."""
+    now_ms = _now_ms() if now_ms is None else now_ms
+    host, pid = tags.get(HOST_TAG), tags.get(PID_TAG)
+    beat = tags.get(HEARTBEAT_TAG)
+    seen = f"; last heartbeat {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(int(beat) / 1000))}" if beat else ""
+    if host == socket.gethostname() and pid and pid.isdigit():
+        if _started(int(pid)) != tags.get(PID_STARTED_TAG):
+            return f"its process ended without ending the run (host {host}, pid {pid}{seen})"
+        return None
+    if beat and beat.isdigit() and now_ms - int(beat) > STALE_AFTER_SECONDS * 1000:
+        return f"no heartbeat from its process for over {STALE_AFTER_SECONDS // 60} minutes (host {host}, pid {pid}{seen})"
+    return None
+
+
+def reap_dead_runs(uri: str, experiment_id: str) -> list[tuple[str, str]]:
+    """End FAILED, with the reason, every RUNNING run of the experiment whose process is gone."""
+    mlflow_client = client(uri)
+    with store_errors(uri, "looking for runs whose process died"):
+        running = mlflow_client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
+                                            max_results=5000)
+    ended = []
+    for found in running:
+        reason = dead_run_reason(found.data.tags)
+        if reason is None:
+            continue
+        try:
+            mlflow_client.set_tag(found.info.run_id, STATUS_REASON_TAG, reason)
+            _end(mlflow_client, found.info.run_id, RunStatus.to_string(RunStatus.FAILED))
+        except MlflowException:
+            continue  # ended meanwhile by its owner
+        ended.append((found.info.run_id, reason))
+    return ended
 
 
 def set_experiment_tag(uri: str, experiment_id: str, key: str, value: str) -> None:
@@ -85,30 +201,46 @@ class RunLogger:
         self._client = client(uri)
         self._pending: list[Metric] = []
         self.failure: str | None = None  # set by `fail`: the run ends FAILED with this reason
+        self._last_beat = time.monotonic()
+        # Set when the store failed during the run: nothing more is sent (training must not wait
+        # on a store that is gone); the run's results are on disk instead (dlnet.results).
+        self.offline: str | None = None
+
+    def _send(self, what: str, call, *args: Any, **kwargs: Any) -> None:
+        if self.offline:
+            return
+        try:
+            call(*args, **kwargs)
+        except Exception as error:  # MLflow, SQLAlchemy, requests: the store failed
+            self.offline = f"{what}: {_first_line(error)}"
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(key, _as_param_value(value)) for key, value in params.items()]
         for start in range(0, len(items), PARAMS_PER_CALL):
-            self._client.log_batch(self.run_id, params=items[start : start + PARAMS_PER_CALL])
+            self._send("logging params", self._client.log_batch, self.run_id, params=items[start : start + PARAMS_PER_CALL])
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         items = [RunTag(key, str(value)) for key, value in tags.items()]
         for start in range(0, len(items), PARAMS_PER_CALL):
-            self._client.log_batch(self.run_id, tags=items[start : start + PARAMS_PER_CALL])
+            self._send("logging tags", self._client.log_batch, self.run_id, tags=items[start : start + PARAMS_PER_CALL])
 
     def add_points(self, step: int, values: Mapping[str, float | None]) -> None:
-        """Queue one point per metric at `step`; sent once a full batch has gathered."""
+        """Queue one point per metric at `step`; sent once a full batch has gathered (or a heartbeat is due)."""
         timestamp = _now_ms()
         for key, value in values.items():
             if value is not None:
                 self._pending.append(Metric(key, float(value), timestamp, step))
-        if len(self._pending) >= METRICS_PER_CALL:
+        if len(self._pending) >= METRICS_PER_CALL or time.monotonic() - self._last_beat > HEARTBEAT_SECONDS:
             self.flush()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, []
-        for start in range(0, len(pending), METRICS_PER_CALL):
-            self._client.log_batch(self.run_id, metrics=pending[start : start + METRICS_PER_CALL])
+        tags = []
+        if time.monotonic() - self._last_beat > HEARTBEAT_SECONDS:  # the run's process is alive
+            tags, self._last_beat = [RunTag(HEARTBEAT_TAG, str(_now_ms()))], time.monotonic()
+        for start in range(0, max(len(pending), len(tags)), METRICS_PER_CALL):
+            self._send("logging metrics", self._client.log_batch, self.run_id,
+                       metrics=pending[start : start + METRICS_PER_CALL], tags=tags if start == 0 else [])
 
     def log_metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         timestamp = _now_ms()
@@ -116,7 +248,7 @@ class RunLogger:
         self.flush()
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
-        self._client.log_artifact(self.run_id, str(path), artifact_path)
+        self._send(f"logging {Path(path).name}", self._client.log_artifact, self.run_id, str(path), artifact_path)
 
     def log_dataset(self, frame, *, name: str, source: str, digest: str, context: str, targets: str) -> None:
         """Record a data frame as an MLflow dataset input (name, digest, schema, source)."""
@@ -127,15 +259,19 @@ class RunLogger:
             dataset = mlflow.data.from_pandas(frame, source=source, targets=targets, name=name, digest=digest[:36])
             entity = dataset._to_mlflow_entity()
         inputs = [DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])]
-        try:
-            self._client.log_inputs(self.run_id, datasets=inputs)
-        except MlflowException as error:
-            # Two parallel sweep workers registering the same new dataset at once: one wins the
-            # insert, the other hits the unique constraint. The dataset now exists: link to it.
-            if "UNIQUE constraint" not in str(error):
-                raise
-            time.sleep(0.2)
-            self._client.log_inputs(self.run_id, datasets=inputs)
+
+        def log_inputs() -> None:
+            try:
+                self._client.log_inputs(self.run_id, datasets=inputs)
+            except MlflowException as error:
+                # Two parallel sweep workers registering the same new dataset at once: one wins the
+                # insert, the other hits the unique constraint. The dataset now exists: link to it.
+                if "UNIQUE constraint" not in str(error):
+                    raise
+                time.sleep(0.2)
+                self._client.log_inputs(self.run_id, datasets=inputs)
+
+        self._send("logging the dataset", log_inputs)
 
     def fail(self, reason: str) -> None:
         """End the run FAILED (a diverged run) instead of FINISHED, saying why."""
@@ -155,53 +291,143 @@ def run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
 ) -> Iterator[RunLogger]:
-    """Open a run; it ends FINISHED, FAILED (an error, or `fail`), or KILLED (Ctrl-C), never RUNNING."""
+    """Open a run; it ends FINISHED, FAILED (an error, or `fail`), or KILLED (SIGINT, SIGTERM), never RUNNING.
+
+    While the run is being ended, a second Ctrl-C or SIGTERM waits until it is.
+    """
+    from dlnet.exits import interrupt_reason, signals_held
+
     mlflow_client = client(uri)
-    all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    all_tags = {str(k): str(v) for k, v in (tags or {}).items()} | process_tags()
     if parent_run_id:
         all_tags[PARENT_RUN_TAG] = parent_run_id
-    created = mlflow_client.create_run(experiment_id, run_name=run_name, tags=all_tags)
+    with store_errors(uri, "creating the run"):
+        created = mlflow_client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     logger = RunLogger(uri, created.info.run_id)
     try:
         yield logger
-        logger.flush()
-    except KeyboardInterrupt:
-        _end_quietly(logger, RunStatus.to_string(RunStatus.KILLED), "interrupted (Ctrl-C)")
+        with store_errors(uri, "logging the run"):
+            logger.flush()
+    except KeyboardInterrupt as interrupt:
+        with signals_held():
+            _end_quietly(logger, RunStatus.to_string(RunStatus.KILLED), interrupt_reason(interrupt))
         raise
     except BaseException as error:
-        _end_quietly(logger, RunStatus.to_string(RunStatus.FAILED), f"{type(error).__name__}: {error}")
+        with signals_held():
+            _end_quietly(logger, RunStatus.to_string(RunStatus.FAILED), _first_line(error))
         raise
     else:
-        if logger.failure:
-            logger.set_tags({"dlnet.status_reason": logger.failure})
-            _end(mlflow_client, logger.run_id, RunStatus.to_string(RunStatus.FAILED))
-        else:
-            _end(mlflow_client, logger.run_id, RunStatus.to_string(RunStatus.FINISHED))
+        if logger.offline:
+            with signals_held():
+                _end_quietly(logger, RunStatus.to_string(RunStatus.FAILED), f"the store failed: {logger.offline}")
+            raise TrackingError(f"the tracking store {uri} failed during the run ({logger.offline})")
+        with signals_held(), store_errors(uri, "ending the run"):
+            if logger.failure:
+                logger.set_tags({STATUS_REASON_TAG: logger.failure})
+                _end(mlflow_client, logger.run_id, RunStatus.to_string(RunStatus.FAILED))
+            else:
+                _end(mlflow_client, logger.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
 def _end_quietly(logger: RunLogger, status: str, reason: str) -> None:
-    """Best effort on the way out: keep what was logged, record why, never leave it RUNNING."""
+    """Best effort on the way out: keep what was logged, record why, never leave it RUNNING.
+
+    If the store itself is gone, the run stays RUNNING there until `dlnet-runs reap` (or the
+    next run against that store) finds its process gone and ends it FAILED.
+    """
     try:
         logger.flush()
     except Exception:
         pass
     try:
-        logger.set_tags({"dlnet.status_reason": reason[:5000]})
+        logger._client.set_tag(logger.run_id, STATUS_REASON_TAG, reason[:5000])
+        _end(logger._client, logger.run_id, status)
     except Exception:
         pass
-    _end(logger._client, logger.run_id, status)
+
+
+def send_saved_run(uri: str, folder: Path) -> str:
+    """Send a run saved on disk while its store was down (dlnet.results) to the store; return its run id.
+
+    If the store still has the run (it went down mid-run), the run is completed: the history
+    points it lacks, the final metrics, the artifacts and its final status. Otherwise the run is
+    created anew, tagged `dlnet.synced_from` with the id it had.
+    """
+    from dlnet import results
+
+    folder = Path(folder)
+    saved = results.read_json(folder / "run.json")
+    experiment_id = ensure_experiment(uri, saved["experiment"], reap=False)
+    mlflow_client = client(uri)
+    with store_errors(uri, "sending the saved run"):
+        try:
+            existing = mlflow_client.get_run(saved["run_id"])
+        except MlflowException:
+            existing = None
+        if existing is not None and existing.info.experiment_id == experiment_id:
+            run_id, params_there = existing.info.run_id, set(existing.data.params)
+            last_step = {key: max((m.step for m in mlflow_client.get_metric_history(run_id, key)), default=0)
+                         for key in results.HISTORY_KEYS}
+            artifacts_there = {a.path for a in mlflow_client.list_artifacts(run_id)}
+        else:
+            tags = {str(k): str(v) for k, v in saved["tags"].items()} | {"dlnet.synced_from": saved["run_id"]}
+            parent = saved.get("parent_run_id")
+            if parent:
+                tags[PARENT_RUN_TAG] = parent
+            run_id = mlflow_client.create_run(experiment_id, run_name=saved["run_name"], tags=tags).info.run_id
+            params_there, last_step, artifacts_there = set(), {}, set()
+        logger = RunLogger(uri, run_id)
+        logger.log_params({k: v for k, v in saved["params"].items() if k not in params_there})
+        timestamp = _now_ms()
+        points = [Metric(key, value, timestamp, step) for key, series in results.read_history(folder).items()
+                  for step, value in series if step > last_step.get(key, 0)]
+        for start in range(0, len(points), METRICS_PER_CALL):
+            mlflow_client.log_batch(run_id, metrics=points[start : start + METRICS_PER_CALL])
+        final = results.read_json(folder / "metrics.json")
+        mlflow_client.log_batch(run_id, metrics=[Metric(k, float(v), timestamp, int(saved["epochs_run"]))
+                                                 for k, v in final.items()])
+        for name in results.ARTIFACTS:
+            if (folder / name).is_file() and name not in artifacts_there:
+                mlflow_client.log_artifact(run_id, str(folder / name))
+        if logger.offline:
+            raise TrackingError(f"the tracking store {uri} failed while sending the saved run: {logger.offline}")
+        if saved.get("reason"):
+            mlflow_client.set_tag(run_id, STATUS_REASON_TAG, saved["reason"])
+        mlflow_client.set_tag(run_id, "dlnet.synced", "true")
+        _end(mlflow_client, run_id, saved["status"])
+    return run_id
 
 
 # --- sweeps -------------------------------------------------------------------------------------
 
 def start_parent_run(uri: str, experiment_id: str, run_name: str, tags: Mapping[str, Any]) -> str:
     """A sweep's parent run: created RUNNING in the controller, ended by `end_parent_run`."""
-    created = client(uri).create_run(experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+    all_tags = {k: str(v) for k, v in tags.items()} | process_tags()
+    with store_errors(uri, "creating the sweep's parent run"):
+        created = client(uri).create_run(experiment_id, run_name=run_name, tags=all_tags)
     return created.info.run_id
 
 
-def end_parent_run(uri: str, run_id: str, status: str = "FINISHED") -> None:
-    _end(client(uri), run_id, status)
+def end_parent_run(uri: str, run_id: str, status: str = "FINISHED", reason: str | None = None) -> None:
+    mlflow_client = client(uri)
+    if reason:
+        mlflow_client.set_tag(run_id, STATUS_REASON_TAG, reason)
+    _end(mlflow_client, run_id, status)
+
+
+def end_running_children(uri: str, parent_run_id: str, status: str, reason: str) -> int:
+    """End every child of a sweep still RUNNING (its worker was stopped); return how many."""
+    mlflow_client = client(uri)
+    parent = mlflow_client.get_run(parent_run_id)
+    running = mlflow_client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}' and attributes.status = 'RUNNING'",
+        max_results=50000,
+    )
+    for found in running:
+        mlflow_client.set_tag(found.info.run_id, STATUS_REASON_TAG, reason)
+        _end(mlflow_client, found.info.run_id, status)
+    return len(running)
 
 
 def parent_logger(uri: str, run_id: str) -> RunLogger:

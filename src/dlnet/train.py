@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import yaml
@@ -30,10 +32,12 @@ DIGITS = 6  # significant digits of the committed reports
 
 def write_reports(root: Path, result, history_rows: list[tuple[int, float, float | None]]) -> None:
     """metrics.json: the final metrics; loss.csv: epoch, train_loss, val_loss."""
-    # Rounded: a rerun on another machine (another BLAS, other last digits) leaves git clean.
+    # Rounded, and no timings: a rerun on another machine (another BLAS, other last digits,
+    # another speed) leaves git clean. The run's time is in MLflow.
     metrics = {
         k: round(v, DIGITS) if isinstance(v, float) else v
-        for k, v in result.metrics.items() if isinstance(v, (int, float)) and math.isfinite(v)
+        for k, v in result.metrics.items()
+        if isinstance(v, (int, float)) and math.isfinite(v) and not k.startswith("time/")
     }
     metrics["diverged"] = int(result.status != "FINISHED")
     text = json.dumps(metrics, indent=2, sort_keys=True) + "\n"
@@ -69,23 +73,34 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     params = yaml.safe_load(params_path.read_text()) or {}
 
+    from dlnet import exits
     from dlnet.config import validate
     from dlnet.job import INPUT_ERRORS, DataMismatchError, check_data, run_job
+    from dlnet.tracking import TrackingError
 
+    exits.stop_cleanly_on_signals()
     history: list[tuple[int, float, float | None]] = []
+    # The run's results are saved here before they are sent to MLflow (dlnet.results).
+    output_dir = root / "outputs" / time.strftime("%Y-%m-%d") / f"{time.strftime('%H-%M-%S')}-{os.getpid()}-dvc"
     try:
         config = validate(params)
         try:
             check_data(root, config)
-            result = run_job(params, root=root, source="dvc", on_history=history.append)
+            result = run_job(params, root=root, source="dvc", on_history=history.append, output_dir=output_dir)
         except DataMismatchError:
             with tempfile.TemporaryDirectory(prefix="dlnet-data-") as scratch:
                 folder = build_for_this_run(root, params, Path(scratch))
                 result = run_job(params, root=root, source="dvc", on_history=history.append, data_folder=folder,
-                                 extra_tags={"dlnet.data.built_for_run": "true"})
+                                 extra_tags={"dlnet.data.built_for_run": "true"}, output_dir=output_dir)
     except INPUT_ERRORS + (DataError,) as error:
         print(f"error: {args.params}: {error}", file=sys.stderr)
-        return 2
+        return exits.BAD_INPUT
+    except TrackingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return exits.TRACKING_FAILED
+    except KeyboardInterrupt as interrupt:
+        print(exits.interrupt_reason(interrupt), file=sys.stderr)
+        return exits.interrupt_code(interrupt)
     write_reports(root, result, history)
     return 0  # a diverged run is a result too: metrics.json says so, MLflow holds the reason
 

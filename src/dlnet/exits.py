@@ -1,0 +1,68 @@
+"""How a dlnet process ends: its exit codes, and stop signals turned into a clean stop.
+
+    0    the run (or the sweep) finished
+    2    bad input: a config value or the data; nothing was started
+    3    the single run diverged (it is recorded FAILED, with the epoch and the reason)
+    4    the tracking store failed; the run's results are kept in its output folder
+    130  interrupted by SIGINT (Ctrl-C); every run it started ended KILLED
+    143  stopped by SIGTERM (kill, timeout, a scheduler); the same
+
+The first SIGINT or SIGTERM is raised in the main thread (SIGTERM as :class:`Terminated`, a
+KeyboardInterrupt), so both unwind the same way: every open run is ended KILLED with its
+reason. The process is then stopping, and further signals are only noted: a second Ctrl-C
+cannot cut the clean-up short and leave a run RUNNING (SIGKILL still can; `dlnet-runs reap`
+ends such runs later).
+"""
+
+from __future__ import annotations
+
+import signal
+from contextlib import contextmanager
+from typing import Iterator
+
+FINISHED = 0
+BAD_INPUT = 2
+DIVERGED = 3
+TRACKING_FAILED = 4
+INTERRUPTED = 128 + signal.SIGINT
+TERMINATED = 128 + signal.SIGTERM
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop the way Ctrl-C does."""
+
+
+_stopping: list[int] = []  # the signals received; the first one stops the process
+
+
+def _stop(signum: int, frame: object) -> None:
+    _stopping.append(signum)
+    if len(_stopping) > 1:
+        return  # already stopping: let the clean-up end every run
+    raise Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def stop_cleanly_on_signals() -> None:
+    """SIGINT and SIGTERM: stop once, cleanly (call once, in the main thread)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop)
+
+
+def interrupt_code(interrupt: KeyboardInterrupt) -> int:
+    return TERMINATED if isinstance(interrupt, Terminated) else INTERRUPTED
+
+
+def interrupt_reason(interrupt: BaseException) -> str:
+    return "interrupted (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted (Ctrl-C, SIGINT)"
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the duration; they are delivered when it ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
