@@ -5,6 +5,7 @@ Every test runs the real `dlnet-train` in its own process group and bounds every
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -236,3 +237,44 @@ def test_a_store_lost_mid_run_loses_nothing(built_project, tmp_path):
         assert "weights.npz" in {a.path for a in client.list_artifacts(run.info.run_id)}
     finally:
         stop_server(server)
+
+
+@contextlib.contextmanager
+def read_only_folder(path: Path):
+    """A read-only file system mounted at `path` (root ignores file modes, not a read-only mount)."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], check=True, timeout=30)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
+
+
+def test_a_store_in_a_read_only_folder_fails_at_once(built_project, tmp_path):
+    with read_only_folder(tmp_path / "ro") as folder:
+        started = time.monotonic()
+        done = run_tool([TRAIN, "train.epochs=3", f"tracking.uri={sqlite_uri(folder / 'mlflow.db')}",
+                         f"hydra.run.dir={tmp_path / 'run'}"], built_project, timeout=120)
+        assert time.monotonic() - started < 30
+    assert done.returncode == exits.TRACKING_FAILED
+    assert "is not writable" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_read_only_artifact_folder_loses_no_trained_weights(built_project, tmp_path):
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    ensure_experiment(uri, "dlnet")  # its artifacts go to tmp_path/mlartifacts
+    with read_only_folder(tmp_path / "mlartifacts"):
+        done = run_tool([TRAIN, "train.epochs=30", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'run'}"],
+                        built_project, timeout=120)
+    assert done.returncode == exits.TRACKING_FAILED, done.stderr
+    saved = tmp_path / "run" / "run"
+    assert f"dlnet-runs sync {saved}" in done.stderr and "Traceback" not in done.stderr
+    (run,) = runs_of(uri)
+    assert run.info.status == "FAILED" and "store failed" in run.data.tags["dlnet.status_reason"]
+    # the folder is writable again: the same run is completed, weights included
+    done = run_tool([str(BIN / "dlnet-runs"), "sync", str(saved), "--store", uri], built_project, timeout=120)
+    assert done.returncode == 0, done.stderr
+    (run,) = runs_of(uri)
+    assert run.info.status == "FINISHED"
+    assert "weights.npz" in {a.path for a in MlflowClient(tracking_uri=uri).list_artifacts(run.info.run_id)}
