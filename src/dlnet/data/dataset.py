@@ -235,7 +235,7 @@ def _check_magnitudes(shown: Path, frame: pd.DataFrame, features: list[str], fix
         row, column = beyond[0]
         raise BadDataError(located(
             shown, int(row) + 2, int(column) + 2, features[column],
-            f"{values[row, column]!r} is not a scaled value (|x| > {MAX_SCALED_MAGNITUDE:g}); {fix}",
+            f"{float(values[row, column]):g} is not a scaled value (|x| > {MAX_SCALED_MAGNITUDE:g}); {fix}",
         ))
 
 
