@@ -148,6 +148,13 @@ def parse_part(shown: Path, raw: bytes, columns: list[str], fix: str) -> pd.Data
     except UnicodeDecodeError as error:
         raise BadDataError(f"{shown}: not UTF-8 text (byte {error.start}); {fix}") from None
     rows = csv.reader(io.StringIO(text, newline=""))
+    try:
+        return _parse_rows(shown, rows, columns, fix)
+    except csv.Error as error:  # a NUL byte, an unclosed quote
+        raise BadDataError(f"{shown}, line {rows.line_num}: not a CSV row ({error}); {fix}") from None
+
+
+def _parse_rows(shown: Path, rows, columns: list[str], fix: str) -> pd.DataFrame:
     header = next(rows, None)
     if header is None:
         raise BadDataError(f"{shown}: the file is empty; expected a header line {','.join(columns)}; {fix}")
