@@ -151,6 +151,10 @@ def test_meta(project, tmp_path):
     assert meta["class_counts"]["train"] == {"benign": 266, "malignant": 143}
     assert sum(counts["malignant"] for counts in meta["class_counts"].values()) == 239
     assert meta["features"] == FEATURES
+    # every file it wrote, by its SHA-256: what a run checks its data against
+    folder = scaled_folder(root)
+    assert meta["sha256"] == {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+                              for name in ("train.csv", "val.csv", "test.csv", "scaler.json")}
 
 
 def test_load_scaled(project, tmp_path):

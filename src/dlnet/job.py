@@ -7,7 +7,6 @@ evaluate, and record everything in MLflow.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -21,9 +20,10 @@ import yaml
 
 from dlnet import results
 from dlnet.config import Config, ConfigError, flatten, validate
-from dlnet.data.errors import DataNotBuiltError
+from dlnet.data.dataset import ScaledData, load_variant
+from dlnet.data.errors import DataError, DataNotBuiltError
 from dlnet.data.variants import SCALED_DIR, build_command, catalogue, scaled_dir, scaled_name
-from dlnet.lineage import dvc_digest, files_digest, git_state
+from dlnet.lineage import dvc_digest, git_state
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
 DATA_KEYS = {
@@ -44,7 +44,7 @@ class DataMismatchError(RuntimeError):
 
 
 # What a job raises, before any run is created, when its config or its data is wrong.
-INPUT_ERRORS = (ConfigError, DataMismatchError, DataNotBuiltError)
+INPUT_ERRORS = (ConfigError, DataMismatchError, DataNotBuiltError, DataError)
 
 
 @dataclass
@@ -93,22 +93,24 @@ def data_dir(config: Config) -> Path:
     return scaled_dir(config.data.variant, config.scale.method)
 
 
-def check_data(root: Path, config: Config, folder: Path | None = None) -> dict[str, Any]:
-    """The `scale` stage's metadata of the config's variant, after checking it matches; else a clear error.
+def check_data(root: Path, config: Config, folder: Path | None = None) -> ScaledData:
+    """The config's variant, read once and checked, after checking it matches the config; else a clear error.
 
-    `folder` (default: the variant's folder under `root`) is where the data is.
+    `folder` (default: the variant's folder under `root`) is where the data is. Every file is
+    checked cell by cell and against the digests the `scale` stage recorded (see
+    dlnet.data.dataset.load_variant); a run uses what this returns and reads nothing again.
     """
+    built_for_run = folder is not None
     shown = data_dir(config) if folder is None else folder
     folder = root / shown if folder is None else folder
     variant, method = config.data.variant, config.scale.method
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise DataNotBuiltError(_not_built(root, variant, method, shown))
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise DataNotBuiltError(f"{shown / 'meta.json'}: not readable JSON ({error}); rebuild it: "
-                                f"`{build_command(variant, method)}`") from None
+    rebuild = ("it was built for this run alone: run the train stage again" if built_for_run
+               else f"rebuild it: `{build_command(variant, method)}`")
+    data = load_variant(folder, shown=shown, rebuild=rebuild)
+    meta = data.meta
     flat = flatten(_as_dict(config))
     differences = [
         (key, meta.get(meta_key), flat[key]) for key, meta_key in DATA_KEYS.items() if meta.get(meta_key) != flat[key]
@@ -127,7 +129,7 @@ def check_data(root: Path, config: Config, folder: Path | None = None) -> dict[s
             f"{overrides}`; or make it a variant: a file conf/data/<name>.yaml with these values, listed in "
             "conf/variants.yaml, then `dvc repro`."
         )
-    return meta
+    return data
 
 
 def _not_built(root: Path, variant: str, method: str, shown: Path) -> str:
@@ -187,21 +189,18 @@ def run_job(
     store; if the store fails meanwhile, training goes on, and TrackingError says where they are.
     """
     config = validate(cfg)
-    meta = check_data(root, config, data_folder)
+    data = check_data(root, config, data_folder)  # everything the run uses, read once
+    meta = data.meta
     scaled_folder = data_folder if data_folder is not None else root / data_dir(config)
 
     from dlnet import tracking
-    from dlnet.data.dataset import load_scaled
-
-    splits, _ = load_scaled(scaled_folder)
 
     # A queued `dvc exp run` trains in a temporary copy; DVC_ROOT names the project it came from,
     # whose store must receive the run.
     uri = tracking.store_uri(Path(os.environ.get("DVC_ROOT") or root), config.tracking.uri)
     experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
     name = run_name(config, swept)
-    scaled_files = [scaled_folder / f"{part}.csv" for part in ("train", "val", "test")]
-    data_digest = files_digest(scaled_files)
+    data_digest = data.digest
     tags = {
         "source": source,
         "dlnet.data.variant": meta.get("variant", scaled_name(config.data.variant, config.scale.method)),
@@ -223,8 +222,7 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final = _train_and_log(logger, config, name, saved, splits, scaled_folder, scaled_files,
-                                            meta, data_digest, progress, on_history)
+            history, final = _train_and_log(logger, config, name, saved, data, scaled_folder, progress, on_history)
             results.write_json(saved / "run.json", {
                 "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
                 "store": _without_password(uri),
@@ -251,24 +249,22 @@ def run_job(
     return result
 
 
-def _train_and_log(logger, config: Config, name: str, saved: Path, splits, scaled_folder: Path,
-                   scaled_files: list[Path], meta: dict[str, Any], data_digest: str, progress: bool,
-                   on_history) -> tuple[Any, dict[str, float]]:
-    """Train, evaluate, save the results in `saved`, then send them through `logger`."""
-    import pandas as pd
-
+def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledData, scaled_folder: Path,
+                   progress: bool, on_history) -> tuple[Any, dict[str, float]]:
+    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger`."""
     from dlnet import plots
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
 
+    meta, splits = data.meta, data.splits
     train_split, val_split, test_split = splits["train"], splits["val"], splits["test"]
     has_val, has_test = val_split.X.shape[1] > 0, test_split.X.shape[1] > 0
     resolved = _as_dict(config)
     logger.log_params(flatten(resolved))
     logger.log_dataset(
-        pd.read_csv(scaled_files[0]), name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
-        source=str(scaled_files[0]), digest=data_digest, context="training", targets="label",
+        data.frames["train"], name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
+        source=str(scaled_folder / "train.csv"), digest=data.digest, context="training", targets="label",
     )
 
     net = TwoLayerNet(
@@ -321,8 +317,8 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, splits, scale
             confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
             saved / "confusion_matrix.png", title=f"{name} ({shown})",
         )
-    if (scaled_folder / "scaler.json").is_file():
-        shutil.copyfile(scaled_folder / "scaler.json", saved / "scaler.json")
+    # the scaler read with the data, not data/scaled's file now: a rebuild may have replaced it
+    (saved / "scaler.json").write_bytes(data.scaler_bytes)
 
     logger.flush()
     logger.log_metrics({k: v for k, v in final.items() if np.isfinite(v)}, step=history.epochs_run)

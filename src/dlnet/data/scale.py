@@ -14,7 +14,8 @@ data into the features):
 Writes the scaled parts (same columns as the prepared ones), scaler.json (the method,
 the feature names and the fitted parameters per feature) and meta.json: the dataset
 and split parameters and the raw data's digest recorded by ``prepare``, the scale
-method, and the rows and class counts per part. The lineage is taken from prepare's
+method, the rows and class counts per part, and the SHA-256 of every file it wrote
+(``sha256``: a run refuses a file that changed since). The lineage is taken from prepare's
 meta.json rather than from params.yaml, so it always describes the data actually
 scaled; the stage itself reads only ``scale.method``.
 
@@ -35,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from dlnet.data.atomic import atomic_directory
-from dlnet.data.dataset import read_parts
+from dlnet.data.dataset import DIGESTS_KEY, file_digests, read_parts
 from dlnet.data.errors import DataError, run_stage
 from dlnet.data.params import load_group_file, load_params, scale_params
 from dlnet.data.split import PARTS, class_counts
@@ -151,12 +152,14 @@ def scale_meta(prepared_meta: dict[str, Any], method: str, scaled: dict[str, pd.
 
 
 def write_scaled(out: Path, scaled: dict[str, pd.DataFrame], scaler: Scaler, meta: dict[str, Any]) -> None:
-    """Write the scaled parts, scaler.json and meta.json, replacing ``out`` atomically."""
+    """Write the scaled parts, scaler.json and meta.json (+ every other file's SHA-256), replacing ``out`` atomically."""
     with atomic_directory(out) as tmp:
         for name, frame in scaled.items():
             frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
         (tmp / SCALER_FILE).write_text(json.dumps(scaler.to_dict(), indent=2) + "\n", encoding="utf-8")
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        # what a run checks its files against: any change after this stage is refused
+        digests = {DIGESTS_KEY: file_digests(tmp)}
+        (tmp / META_FILE).write_text(json.dumps({**meta, **digests}, indent=2) + "\n", encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
