@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test sweep ui bench bench-smoke browser params clean
+.PHONY: setup repro test sweep ui server bench bench-smoke browser params clean
 
 setup: $(VENV)/.synced
 
@@ -43,6 +43,11 @@ sweep: setup
 # it prints the runs page and the latest sweep's comparison view.
 ui: setup
 	@$(BIN)/python -m dlnet.ui --port $(PORT) $(if $(STORE),--store $(STORE))
+
+# A shared tracking server on 127.0.0.1:$(PORT): PostgreSQL + mlflow server, data in .tracking-server/;
+# ARGS adds options (see `python -m dlnet.server --help`). Ctrl-C stops both.
+server: setup
+	@$(BIN)/python -m dlnet.server --port $(PORT) $(ARGS)
 
 # PyTorch is a benchmark peer only: pip takes the CPU build of torch 2.13.0 where the
 # machine provides it (uv would fetch a multi-GB CUDA build). Without it the PyTorch

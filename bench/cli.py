@@ -21,7 +21,7 @@ from typing import Any
 from bench import machine, report
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("training", "scaling", "tracking", "sweeps", "startup")
+SECTIONS = ("training", "scaling", "tracking", "sweeps", "startup", "scaling_out")
 
 
 def _run_section(name: str, smoke: bool, workspace) -> Any:
@@ -45,6 +45,10 @@ def _run_section(name: str, smoke: bool, workspace) -> Any:
         from bench import startup
 
         return startup.run(workspace, smoke)
+    if name == "scaling_out":
+        from bench import scaling_out
+
+        return scaling_out.run(workspace, smoke)
     raise ValueError(name)
 
 

@@ -432,11 +432,12 @@ def _breakdown_md(cases: list[dict[str, Any]]) -> str:
 
 def _sweeps_md(sweeps: dict[str, Any]) -> str:
     rows = []
-    launchers = [launcher for launcher in ("basic", "joblib") if launcher in sweeps]
+    launchers = [launcher for launcher in ("basic", "joblib", "ray") if launcher in sweeps]
     for launcher in launchers:
         r = sweeps[launcher]
         rows.append([
-            launcher + (f" ({sweeps['settings']['n_jobs']} jobs)" if launcher == "joblib" else ""),
+            launcher + (f" ({sweeps['settings']['n_jobs']} jobs)" if launcher == "joblib" else "")
+            + (f" (local, {sweeps['settings']['n_jobs']} CPUs)" if launcher == "ray" else ""),
             f"{r['wall_s']['n']}", fmt_s(r["wall_s"]["median"]), fmt_range(r["wall_s"]),
             fmt_s(r["train_sum_s"]["median"]), f"{r['wall_s']['median'] / r['train_sum_s']['median']:.2f}×",
             fmt_s(r["before_first_run_s"]["median"]), fmt_s(r["in_runs_beyond_training_s"]["median"]),
@@ -449,6 +450,9 @@ def _sweeps_md(sweeps: dict[str, Any]) -> str:
                      f"{fmt_s(sweeps['joblib_ideal_s'])} for the training alone.")
     else:
         notes.append("The joblib launcher was not run.")
+    if "ray_over_joblib" in sweeps:
+        notes.append(f"Ray's wall time is {sweeps['ray_over_joblib']:.2f}× joblib's (goal: at most 1.15×), "
+                     "its local start and stop included.")
     for launcher in launchers:
         failed = [f for r in sweeps[launcher]["sweeps"] for f in r.get("failed_attempts", [])]
         if failed:
@@ -506,6 +510,48 @@ same batches as views of one shuffled copy per epoch).
 """
 
 
+def _scaling_out_md(section: dict[str, Any], results: dict[str, Any]) -> str:
+    settings = section["settings"]
+    rows = []
+    for store, label in (("sqlite", "SQLite file"), ("postgres", "PostgreSQL-backed server (`make server`)")):
+        for m in section.get(store, []):
+            rows.append([label, str(m["writers"]), fmt_s(m["wall_s"]), f"{m['points_per_s']:,.0f}",
+                         f"{m['runs_per_s']:.2f}"])
+    parts = [
+        f"Each writer records {settings['runs']} runs as a job does (dlnet.tracking: {settings['params']} params, "
+        f"a 2-metric history of {settings['epochs']} epochs in batches, final metrics), every writer released at "
+        "the same instant; throughput over the wall time until the last writer ends.",
+        table(["Store", "Writers", "Wall time", "Points / s", "Runs / s"], rows),
+    ]
+    sweeps = (results["sections"].get("sweeps") or {}).get("result")
+    launcher = next((name for name in ("ray", "joblib") if sweeps and name in sweeps), None)
+    server = section.get("postgres") or []
+    if launcher and server:
+        rec = sweeps[launcher]
+        runs, jobs = sweeps["runs"], sweeps["settings"]["n_jobs"]
+        fixed = rec["before_first_run_s"]["median"] + rec["after_last_run_s"]["median"]
+        slot = (rec["wall_s"]["median"] - fixed) * jobs / runs  # one run's share of a core, scheduling included
+        train = rec["train_sum_s"]["median"] / runs
+        best = max(server, key=lambda m: m["runs_per_s"])
+        server_floor = 1000 / best["runs_per_s"]
+        projection = []
+        for nodes in (1, 4, 16):
+            compute = fixed + 1000 * slot / (jobs * nodes)
+            wall = max(compute, server_floor)
+            bound = "the runs themselves (training + per-run cost)" if compute >= server_floor else "the tracking server"
+            projection.append([str(nodes), str(jobs * nodes), fmt_s(compute), fmt_s(server_floor), fmt_s(wall), bound])
+        parts += [
+            f"**A 1,000-run sweep, on paper**, from the measured costs of the {runs}-run grid with the {launcher} "
+            f"launcher ({sweeps['settings']['epochs']} epochs a run): {fmt_s(train)} of training and {fmt_s(slot - train)} "
+            f"beyond it per run (params, dataset, final metrics, plots, artifacts, scheduling), {fmt_s(fixed)} fixed per "
+            f"sweep (start-up, report); {jobs} jobs per node (2 cores). The server floor is 1,000 runs at the best "
+            f"measured PostgreSQL rate ({best['runs_per_s']:.2f} runs/s with {best['writers']} writers, runs of "
+            f"{2 * settings['epochs']} points): one `mlflow server` worker on one machine, the database on the same disk.",
+            table(["Nodes", "Jobs at once", "Compute", "Server floor", "Projected wall", "Bound by"], projection),
+        ]
+    return "\n\n".join(parts)
+
+
 def markdown(results: dict[str, Any]) -> str:
     smoke = results.get("mode") == "smoke"
     parts = ["# Benchmarks" + (" (smoke run: tiny sizes, the numbers mean nothing)" if smoke else ""), INTRO,
@@ -516,6 +562,7 @@ def markdown(results: dict[str, Any]) -> str:
         "tracking": ("## 3. Tracking overhead", _tracking_md),
         "sweeps": ("## 4. Sweeps", _sweeps_md),
         "startup": ("## 5. Start-up", _startup_md),
+        "scaling_out": ("## 6. Scaling out", lambda section: _scaling_out_md(section, results)),
     }
     for name, (title, render) in titles.items():
         section = results["sections"].get(name)

@@ -19,7 +19,7 @@ from bench import measure
 from bench.project import Workspace, run_tool, sqlite_uri, tool
 
 REAL = {"grid": ["optim.lr=0.01,0.07", "model.hidden_units=15,64", "batch=full,mini,stochastic"], "runs": 12,
-        "epochs": 300, "repeats": 3, "n_jobs": 2, "launchers": ("basic", "joblib")}
+        "epochs": 300, "repeats": 3, "n_jobs": 2, "launchers": ("basic", "joblib", "ray")}
 # Two runs with the basic launcher only: the joblib workers' start-up alone would take most of
 # the smoke run's time budget.
 SMOKE = {"grid": ["optim.lr=0.07", "model.hidden_units=15", "batch=full,mini"], "runs": 2,
@@ -64,6 +64,8 @@ def _sweep_once(workspace: Workspace, launcher: str, settings: dict[str, Any], t
             f"hydra.sweep.dir={folder / 'multirun'}"]
     if launcher == "joblib":
         args += ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={settings['n_jobs']}"]
+    if launcher == "ray":  # a local Ray, started and stopped by the sweep, with as many CPUs as joblib's jobs
+        args += ["hydra/launcher=ray", f"+hydra.launcher.ray.init.num_cpus={settings['n_jobs']}"]
     # The store's schema is made once in a store's life, not per sweep: made here, untimed.
     from dlnet import tracking
 
@@ -130,4 +132,6 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         # The best two workers could do: half the sum of the runs, or the slowest run if longer.
         out["joblib_ideal_s"] = max(joblib["train_sum_s"]["median"] / settings["n_jobs"],
                                     max(r["slowest_run_s"] for r in records["joblib"]))
+    if "ray" in out and "joblib" in out:
+        out["ray_over_joblib"] = out["ray"]["wall_s"]["median"] / out["joblib"]["wall_s"]["median"]
     return out

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = {"training", "scaling", "tracking", "sweeps", "startup"}
+SECTIONS = {"training", "scaling", "tracking", "sweeps", "startup", "scaling_out"}
 
 
 def _positive(x) -> bool:

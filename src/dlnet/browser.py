@@ -90,11 +90,14 @@ class MlflowServer:
         return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store_uri,
                 "--host", LOOPBACK, "--port", str(self.port), "--workers", "1"]
 
+    def environment(self) -> dict[str, str]:
+        return server_env()
+
     def start(self) -> "MlflowServer":
         if self.log_path:
             self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            self.command(), cwd=self.cwd, env=server_env(), stdin=subprocess.DEVNULL,
+            self.command(), cwd=self.cwd, env=self.environment(), stdin=subprocess.DEVNULL,
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends the server and its workers
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -20,6 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from dlnet.sweep import PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# conf/hydra/launcher/ray.yaml sets dlnet's defaults for the Ray launcher plugin, whose schema of
+# the same name validates it (what we want); Hydra warns that this matching by name is deprecated.
+warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema with the same name")
 
 # The sweep folder's name carries the controller's process id (see conf/config.yaml);
 # cached, so joblib's workers resolve the same folder.
@@ -36,23 +40,33 @@ def task(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
     from dlnet import exits
-    from dlnet.job import INPUT_ERRORS, run_job
+    from dlnet.config import validate
+    from dlnet.data.errors import DataNotBuiltError
+    from dlnet.job import INPUT_ERRORS, DataMismatchError, data_dir, run_job
     from dlnet.lineage import project_root
-    from dlnet.tracking import TrackingError
+    from dlnet.shipping import DATA_RUN_ENV, fetch
+    from dlnet.uris import TrackingError
 
     hydra_cfg = HydraConfig.get()
     parent = os.environ.get(PARENT_RUN_ENV) if hydra_cfg.mode.name == "MULTIRUN" else None
     swept = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k] if parent else []
     container = OmegaConf.to_container(cfg, resolve=True)
-    if parent and os.environ.get(TRACKING_URI_ENV):
-        container["tracking"]["uri"] = os.environ[TRACKING_URI_ENV]
+    # In a sweep the controller resolved the store once; its URI came with the job's config.
+    uri = os.environ.get(TRACKING_URI_ENV) if parent else None
+    options = dict(root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
+                   progress=None if parent is None else False,
+                   extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir, **_where_tags()},
+                   output_dir=Path(hydra_cfg.runtime.output_dir), uri=uri)
     try:
-        result = run_job(
-            container, root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
-            progress=None if parent is None else False,
-            extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir},
-            output_dir=Path(hydra_cfg.runtime.output_dir),
-        )
+        try:
+            result = run_job(container, **options)
+        except (DataNotBuiltError, DataMismatchError):
+            data_run = os.environ.get(DATA_RUN_ENV) if parent else None
+            if not data_run:
+                raise
+            # No checkout here (a Ray node): train on the data the controller shipped with the job.
+            folder = fetch(uri, data_run, data_dir(validate(container)))
+            result = run_job(container, data_folder=folder, **options)
     except INPUT_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(exits.BAD_INPUT) from None
@@ -62,6 +76,17 @@ def task(cfg: DictConfig) -> float:
     if parent is None:
         _single_run["status"] = result.status
     return result.metrics.get("val/accuracy", math.nan)
+
+
+def _where_tags() -> dict[str, str]:
+    """Where the job ran: the dlnet package it imported (a checkout, or an installed wheel) and its Ray node."""
+    import dlnet
+
+    tags = {"dlnet.code": str(Path(dlnet.__file__).resolve().parent)}
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        tags["ray.node_id"] = ray.get_runtime_context().get_node_id()
+    return tags
 
 
 _app = hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")(task)
@@ -125,7 +150,7 @@ def _end_open_sweep(status: str, reason: str) -> None:
             tracking.end_running_children(uri, parent, status, reason)
             tracking.end_parent_run(uri, parent, status, reason)
         except Exception as error:  # the store is gone: `dlnet-runs reap` ends them later
-            print(f"warning: could not end the sweep's runs in {uri}: {error}", file=sys.stderr)
+            print(f"warning: could not end the sweep's runs in {tracking.redact(uri)}: {error}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from dlnet.data.dataset import ScaledData, load_variant
 from dlnet.data.errors import DataError, DataNotBuiltError
 from dlnet.data.variants import SCALED_DIR, build_command, catalogue, scaled_dir, scaled_name
 from dlnet.lineage import dvc_digest, git_state
+from dlnet.uris import check_reachable, portable_params, redact
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
 DATA_KEYS = {
@@ -180,6 +181,7 @@ def run_job(
     on_history: Callable[[tuple[int, float, float | None]], None] | None = None,
     data_folder: Path | None = None,
     output_dir: Path | None = None,
+    uri: str | None = None,
 ) -> JobResult:
     """Train the network `cfg` describes and track it as one MLflow run; return what it reached.
 
@@ -187,6 +189,8 @@ def run_job(
     for this run alone). Raises one of INPUT_ERRORS before any run is created. The run's
     results are written to `output_dir`/run (dlnet.results) before they are sent to the
     store; if the store fails meanwhile, training goes on, and TrackingError says where they are.
+    `uri` is the tracking URI when the caller resolved it already (a sweep's controller);
+    otherwise tracking.uri, MLFLOW_TRACKING_URI, or the project's SQLite store.
     """
     config = validate(cfg)
     data = check_data(root, config, data_folder)  # everything the run uses, read once
@@ -197,8 +201,14 @@ def run_job(
 
     # A queued `dvc exp run` trains in a temporary copy; DVC_ROOT names the project it came from,
     # whose store must receive the run.
-    uri = tracking.store_uri(Path(os.environ.get("DVC_ROOT") or root), config.tracking.uri)
+    uri = uri or tracking.store_uri(Path(os.environ.get("DVC_ROOT") or root), config.tracking.uri)
+    if parent_run_id is None:
+        # Before any training: an unreachable server fails in seconds, not minutes. A sweep's
+        # controller checked already; its jobs ride out a server restart on MLflow's retries.
+        check_reachable(uri)
     experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
+    # Params any machine can read: passwords masked, this machine's paths kept as tags only.
+    params, local_tags = portable_params(flatten(_as_dict(config)), root)
     name = run_name(config, swept)
     data_digest = data.digest
     tags = {
@@ -212,6 +222,7 @@ def run_job(
         "dlnet.data.dvc_md5": dvc_digest(root, data_dir(config)) if data_folder is None else "none",
         "dlnet.data.raw_sha256": meta.get("raw_sha256", "unknown"),
         **git_state(root),
+        **local_tags,
         **(extra_tags or {}),
     }
     if tags.get("git.commit", "none") != "none":
@@ -222,13 +233,14 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final = _train_and_log(logger, config, name, saved, data, scaled_folder, progress, on_history)
+            history, final = _train_and_log(logger, config, name, saved, data, scaled_folder, progress, on_history,
+                                            params)
             results.write_json(saved / "run.json", {
                 "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
                 "store": _without_password(uri),
                 "parent_run_id": parent_run_id, "status": "FAILED" if history.diverged else "FINISHED",
                 "reason": f"diverged: {history.reason}" if history.diverged else None,
-                "tags": tags, "params": flatten(_as_dict(config)), "epochs_run": history.epochs_run,
+                "tags": tags, "params": params, "epochs_run": history.epochs_run,
             })
     except tracking.TrackingError as error:
         if (saved / "run.json").is_file():
@@ -250,7 +262,7 @@ def run_job(
 
 
 def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledData, scaled_folder: Path,
-                   progress: bool, on_history) -> tuple[Any, dict[str, float]]:
+                   progress: bool, on_history, params: dict[str, Any]) -> tuple[Any, dict[str, float]]:
     """Train on `data`, evaluate, save the results in `saved`, then send them through `logger`."""
     from dlnet import plots
     from dlnet.metrics import classification_metrics, confusion
@@ -261,7 +273,7 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     train_split, val_split, test_split = splits["train"], splits["val"], splits["test"]
     has_val, has_test = val_split.X.shape[1] > 0, test_split.X.shape[1] > 0
     resolved = _as_dict(config)
-    logger.log_params(flatten(resolved))
+    logger.log_params(params)
     logger.log_dataset(
         data.frames["train"], name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
         source=str(scaled_folder / "train.csv"), digest=data.digest, context="training", targets="label",
@@ -307,7 +319,7 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     saved.mkdir(parents=True, exist_ok=True)
     results.write_history(saved, history.epochs, history.train_loss, history.val_loss if has_val else None)
     results.write_json(saved / "metrics.json", final)
-    (saved / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
+    (saved / "config.yaml").write_text(redact(yaml.safe_dump(resolved, sort_keys=False)))
     np.savez(saved / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
     plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
                      saved / "loss_curve.png", title=name, log_scale=config.tracking.loss_plot_scale == "log")

@@ -2,9 +2,11 @@
 
 In the sweep's controller, before any job starts, it checks every job's config,
 creates the store and the experiment (a fresh SQLite store opened by several
-workers at once breaks for good) and opens the parent run. Jobs find the parent
-through environment variables, which joblib's worker processes inherit. At the
-end it prints the table of runs and logs the sweep's plots on the parent run.
+workers at once breaks for good) and opens the parent run. What a job needs from
+the controller (the parent run id, the swept keys, the tracking URI) travels inside
+the job's own config, as `hydra.job.env_set` overrides: Hydra sets them in the job's
+process, wherever a launcher runs it (this process, a joblib worker, a Ray node).
+At the end it prints the table of runs and logs the sweep's plots on the parent run.
 """
 
 from __future__ import annotations
@@ -20,10 +22,15 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from dlnet import ui_views
+from dlnet.shipping import DATA_RUN_ENV
+from dlnet.uris import TrackingUnreachableError, redact
 
 PARENT_RUN_ENV = "DLNET_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "DLNET_SWEPT_KEYS"
 TRACKING_URI_ENV = "DLNET_SWEEP_TRACKING_URI"
+LOST_REASON = "lost: its worker (the job's process or its Ray node) died before the run ended"
+# Launchers whose jobs run on this machine, in the project: nothing needs shipping.
+LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher")
 SHORT_KEYS = {"optim.lr": "lr", "model.hidden_units": "h", "batch": "batch"}
 
 
@@ -87,8 +94,11 @@ class MlflowSweep(Callback):
         except SweepError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
+        except TrackingUnreachableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            raise SystemExit(1) from None
         except Exception as error:
-            print(f"error: the sweep could not be set up: {type(error).__name__}: {error}", file=sys.stderr)
+            print(f"error: the sweep could not be set up: {type(error).__name__}: {redact(error)}", file=sys.stderr)
             raise SystemExit(1) from None
 
     def _start(self, config: DictConfig) -> None:
@@ -99,6 +109,7 @@ class MlflowSweep(Callback):
         composed = check_jobs(config.hydra.job.config_name, jobs)
         tracking_cfg = composed[0]["tracking"]
         self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
+        tracking.check_reachable(self.uri)
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = self.name = _describe(swept, jobs)
@@ -114,9 +125,19 @@ class MlflowSweep(Callback):
                 "source": "hydra-multirun",
             },
         )
-        os.environ[PARENT_RUN_ENV] = self.parent_run_id
-        os.environ[SWEPT_KEYS_ENV] = ",".join(swept)
-        os.environ[TRACKING_URI_ENV] = self.uri
+        for_jobs = {PARENT_RUN_ENV: self.parent_run_id, SWEPT_KEYS_ENV: ",".join(swept), TRACKING_URI_ENV: self.uri,
+                    tracking.TRACKING_URI_ENV: self.uri}
+        os.environ.update({PARENT_RUN_ENV: self.parent_run_id, TRACKING_URI_ENV: self.uri})  # for cli's Ctrl-C
+        launcher = config.hydra.launcher.get("_target_", "")
+        if not launcher.endswith(LOCAL_LAUNCHERS):
+            # Jobs may run where there is no checkout: their data travels with them.
+            from dlnet.job import data_dir
+            from dlnet.config import validate
+            from dlnet.shipping import ship
+
+            ship(self.uri, self.parent_run_id, project_root(), [data_dir(validate(cfg)) for cfg in composed])
+            for_jobs[DATA_RUN_ENV] = self.parent_run_id
+        send_with_jobs(config, for_jobs)
         print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
@@ -125,15 +146,49 @@ class MlflowSweep(Callback):
         from dlnet import tracking
 
         try:
+            # Every job has returned: a child still RUNNING lost its process or its Ray node.
+            tracking.end_running_children(self.uri, self.parent_run_id, "FAILED", LOST_REASON)
+            lost = lost_runs(self.uri, self.experiment_id, self.parent_run_id)
             rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
             log_sweep_report(self.uri, self.parent_run_id, rows, curves)
             save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
-            print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
+            print(report(rows, self.uri, self.experiment_id, self.parent_run_id, lost=lost), flush=True)
         finally:
             tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
-            for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
+            for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV, DATA_RUN_ENV):
                 os.environ.pop(key, None)
             self.parent_run_id = None
+
+
+# How a run ends when its worker died under it: ended by this controller at the sweep's end, or
+# earlier by any run's start that found its process gone (dlnet.tracking.dead_run_reason).
+LOST_REASONS = (LOST_REASON, "its process ended without ending the run", "no heartbeat from its process")
+
+
+def lost_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:
+    """The sweep's runs that ended FAILED because their worker (a process, a Ray node) was lost."""
+    from dlnet import tracking
+
+    return [found.info.run_id for found in tracking.child_runs(uri, experiment_id, parent_run_id)
+            if found.info.status == "FAILED"
+            and found.data.tags.get(tracking.STATUS_REASON_TAG, "").startswith(LOST_REASONS)]
+
+
+def send_with_jobs(config: DictConfig, values: dict[str, str]) -> None:
+    """Make `values` part of every job's config: Hydra sets `hydra.job.env_set` in the job's process.
+
+    Every launcher composes a job's config from the sweep's `hydra.overrides.hydra` plus the
+    job's own overrides, and ships that config with the job; nothing is left behind in this
+    process's environment for a remote job to miss.
+    """
+    from omegaconf import open_dict, read_write
+
+    overrides = []
+    for key, value in values.items():
+        quoted = str(value).replace("'", "\\'")  # a quoted override value: only ' needs escaping
+        overrides.append(f"++hydra.job.env_set.{key}='{quoted}'")
+    with read_write(config.hydra), open_dict(config.hydra):
+        config.hydra.overrides.hydra = list(config.hydra.overrides.hydra) + overrides
 
 
 def _number(text: str | None) -> Any:
@@ -200,23 +255,30 @@ def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: lis
             parent.log_artifact(path)
 
 
-def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -> str:
-    """The table printed at the end of a sweep, best validation accuracy first, and where to look."""
+def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str, lost: list[str] = ()) -> str:
+    """The table printed at the end of a sweep, best validation accuracy first, and where to look.
+
+    `lost`: the runs whose worker died under them (ended FAILED by the controller).
+    """
     from dlnet.plots import markdown_table
     import pandas as pd
 
-    diverged = sum(r["status"] == "FAILED" for r in rows)
+    diverged = sum(r["status"] == "FAILED" and r["run_id"] not in lost for r in rows)
     killed = sum(r["status"] == "KILLED" for r in rows)
+    lost_names = {r["run"] for r in rows if r["run_id"] in lost}
+    reran = sum(any(r["run"] == name and r["run_id"] not in lost and r["status"] != "RUNNING" for r in rows)
+                for name in lost_names)
     columns = ["run", "epochs", "val/accuracy", "test/accuracy", "time/train_seconds", "status"]
     formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f"}
     table = markdown_table(pd.DataFrame(rows, columns=columns), formats=formats) if rows else "(no runs)"
     lines = [
         "",
-        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed} finished, {diverged} diverged"
-        + (f", {killed} interrupted" if killed else "") + ".",
+        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed - len(lost)} finished, {diverged} diverged"
+        + (f", {killed} interrupted" if killed else "")
+        + (f", {len(lost)} lost with their worker ({reran} of those jobs ran again)" if lost else "") + ".",
         table,
         "",
-        f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({uri}).",
+        f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({redact(uri)}).",
         f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view:",
         "  " + ui_views.view_url(ui_base(uri), experiment_id, ui_views.sweep_view_id(parent_run_id), charts=True),
     ]
@@ -240,7 +302,7 @@ def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str,
 
 def ui_base(uri: str) -> str:
     """Where the UI for this store answers: the server itself, or `make ui`'s default address."""
-    return uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
+    return redact(uri).rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
 
 
 def ui_command(uri: str) -> str:
@@ -248,8 +310,8 @@ def ui_command(uri: str) -> str:
     from dlnet import tracking
     from dlnet.lineage import project_root
 
-    if uri == tracking.store_uri(project_root()):
+    if uri == tracking.local_store_uri(project_root()):
         return "`make ui`"
     if uri.startswith("http"):
         return "the tracking server"
-    return f"`mlflow ui --backend-store-uri {uri}`"
+    return f"`mlflow ui --backend-store-uri {redact(uri)}`"

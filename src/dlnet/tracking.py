@@ -21,6 +21,9 @@ from mlflow.exceptions import MlflowException
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
 
+# TrackingError (and TrackingUnreachableError, one of its kinds) live where code without mlflow can catch them.
+from dlnet.uris import TrackingError, TrackingUnreachableError, check_reachable, redact  # noqa: F401 (re-exported)
+
 # MLflow 3's UI opens an experiment in its GenAI view unless it is marked as a
 # model-training one with this tag.
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
@@ -34,10 +37,17 @@ HEARTBEAT_SECONDS = 60
 # A RUNNING run on another machine whose heartbeat is older than this is taken for dead.
 STALE_AFTER_SECONDS = 30 * 60
 STATUS_REASON_TAG = "dlnet.status_reason"
-
-
-class TrackingError(RuntimeError):
-    """The tracking store cannot be created, reached or written; the message names it and why."""
+# MLflow retries a failed request 7 times with a 120 s timeout each: an unreachable server
+# held a run for 4 to 7 minutes. Shorter defaults (a user's own settings win) still ride out
+# a server restart of about a minute; `check_reachable` fails fast before a run starts.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
+# MLflow prints "View run ... at <server URI>" when a run ends: the URI may carry a password,
+# and the line costs one more request per run. dlnet prints its own (redacted) addresses.
+os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+# A sweep's job downloads its shipped data: no progress bar in every job's output.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"  # MLflow's own convention
 
 
 def _first_line(error: BaseException) -> str:
@@ -53,7 +63,7 @@ def store_errors(uri: str, doing: str) -> Iterator[None]:
     except TrackingError:
         raise
     except Exception as error:  # MLflow, SQLAlchemy, requests: the store failed, whatever the layer
-        raise TrackingError(f"the tracking store {uri} failed while {doing}: {_first_line(error)}") from error
+        raise TrackingError(redact(f"the tracking store {uri} failed while {doing}: {_first_line(error)}")) from error
 
 
 @contextmanager
@@ -79,11 +89,16 @@ def _creating_store(uri: str) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def local_store_uri(root: Path) -> str:
+    """The project's own store: the SQLite file mlflow.db at the project root (absolute)."""
+    return f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
+
+
 def store_uri(root: Path, uri: str | None = None) -> str:
-    """The tracking URI: `uri` if given, else the SQLite store at the project root (absolute)."""
+    """The tracking URI: `uri` (tracking.uri) if given, else MLFLOW_TRACKING_URI, else the local store."""
     if uri:
         return uri
-    return f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
+    return os.environ.get(TRACKING_URI_ENV) or local_store_uri(root)
 
 
 def artifact_root(uri: str) -> str | None:
@@ -335,6 +350,7 @@ def _end_quietly(logger: RunLogger, status: str, reason: str) -> None:
     If the store itself is gone, the run stays RUNNING there until `dlnet-runs reap` (or the
     next run against that store) finds its process gone and ends it FAILED.
     """
+    reason = redact(reason)
     try:
         logger.flush()
     except Exception:
@@ -450,6 +466,11 @@ def latest_sweep(uri: str, experiment_id: str) -> tuple[str, str] | None:
         order_by=["attributes.start_time DESC"],
     )
     return (found[0].info.run_id, found[0].info.run_name) if found else None
+
+
+def download_artifacts(uri: str, run_id: str, path: str, destination: Path) -> Path:
+    """Copy the artifact `path` (a file or a folder) of `run_id` into `destination`; return where it landed."""
+    return Path(client(uri).download_artifacts(run_id, path, str(destination)))
 
 
 def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:

@@ -36,7 +36,8 @@ def addresses(uri: str, experiment: str, base: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The MLflow UI on the project's store.")
-    parser.add_argument("--store", default=None, help="tracking URI (default: mlflow.db at the project root)")
+    parser.add_argument("--store", default=None,
+                        help="tracking URI (default: MLFLOW_TRACKING_URI, else mlflow.db at the project root)")
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--experiment", default="dlnet")
     args = parser.parse_args(argv)
@@ -44,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     from dlnet import tracking
 
     uri = tracking.store_uri(project_root(), args.store)
+    if uri.startswith(("http://", "https://")):
+        # A tracking server (`make server`, or any given by URI) serves the UI itself.
+        try:
+            tracking.check_reachable(uri)
+        except tracking.TrackingUnreachableError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        for line in addresses(uri, args.experiment, tracking.redact(uri).rstrip("/")):
+            print(line.replace("  (Ctrl-C to stop)", "  (served by the tracking server)"), flush=True)
+        return 0
     for line in addresses(uri, args.experiment, f"http://{HOST}:{args.port}"):
         print(line, flush=True)
     mlflow = shutil.which("mlflow") or os.path.join(os.path.dirname(sys.executable), "mlflow")
