@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import BIN, run_tool, sqlite_uri
+from dlnet import exits
 from dlnet.browser import MlflowServer, free_port
 from dlnet.tracking import local_store_uri, store_uri
 from dlnet.uris import portable_params, redact
@@ -103,7 +104,7 @@ def test_an_unreachable_server_fails_fast_in_one_line(built_project, tmp_path, m
         uri = f"http://bob:hunter2@127.0.0.1:{port}"
         for extra in ([], ["-m", "optim.lr=0.1,0.2", f"hydra.sweep.dir={tmp_path / mode}"]):
             done, seconds = _unreachable(built_project, uri, *extra)
-            assert done.returncode != 0
+            assert done.returncode == exits.TRACKING_FAILED
             assert seconds < 30, seconds
             lines = done.stderr.strip().splitlines()
             assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr

@@ -95,8 +95,10 @@ class MlflowSweep(Callback):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
         except TrackingUnreachableError as error:
+            from dlnet import exits
+
             print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(1) from None
+            raise SystemExit(exits.TRACKING_FAILED) from None
         except Exception as error:
             print(f"error: the sweep could not be set up: {type(error).__name__}: {redact(error)}", file=sys.stderr)
             raise SystemExit(1) from None
