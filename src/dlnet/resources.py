@@ -24,6 +24,9 @@ training, validation and test rows, and b the batch size:
                                                     of X and Y and their shuffled buffers
     history    = 512·⌈epochs / log_every⌉          per recorded epoch: the History lists and
                                                     the loss-curve plot (~430 B measured)
+    arrays     = 1.15·(params + training + evaluation + metrics)
+                                                    the allocator's page rounding and NumPy's own
+                                                    temporaries: measured 1-10% above the shapes
     process    = 400 MiB                            Python, NumPy, MLflow, matplotlib (a small run's
                                                     peak resident size: ~370 MiB measured)
 
@@ -33,6 +36,7 @@ the room left under a cgroup (container) limit if there is one.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -42,6 +46,7 @@ from dlnet.config import Config, ConfigError
 
 GIB = 2**30
 HISTORY_BYTES_PER_POINT = 512
+ARRAY_ALLOWANCE = 1.15
 PROCESS_BYTES = 400 * 2**20
 DATA_COPIES = 4  # CSV frame, float64 array, dtype copy, the frame logged as an MLflow dataset
 
@@ -72,11 +77,14 @@ def estimate_bytes(config: Config, n_features: int, n_train: int, n_val: int, n_
         batch_sizes = [b, n_train % b]
     rows = n_train + n_val + n_test
     recorded = -(-config.train.epochs // config.train.log_every)
-    return {
+    arrays = {
         "params": s * (h * f + 2 * h + 1),
         "training": sum(_step(h, f, m, s) for m in batch_sizes),
         "evaluation": _forward(h, n_val, s) + (0 if strategy == "full" else _forward(h, n_train, s)),
         "metrics": _forward(h, max(n_train, n_val, n_test), s),
+    }
+    return {
+        **{part: math.ceil(ARRAY_ALLOWANCE * n) for part, n in arrays.items()},
         "data": 8 * DATA_COPIES * (f + 2) * rows + (0 if strategy == "full" else 2 * s * (f + 1) * n_train),
         "history": HISTORY_BYTES_PER_POINT * recorded,
         "process": PROCESS_BYTES,
