@@ -24,6 +24,7 @@ from dlnet.data.dataset import ScaledData, load_variant
 from dlnet.data.errors import DataError, DataNotBuiltError
 from dlnet.data.variants import SCALED_DIR, build_command, catalogue, scaled_dir, scaled_name
 from dlnet.lineage import dvc_digest, git_state
+from dlnet.resources import check_fits
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
 DATA_KEYS = {
@@ -129,6 +130,8 @@ def check_data(root: Path, config: Config, folder: Path | None = None) -> Scaled
             f"{overrides}`; or make it a variant: a file conf/data/<name>.yaml with these values, listed in "
             "conf/variants.yaml, then `dvc repro`."
         )
+    rows = meta.get("rows") or {}
+    check_fits(config, len(meta.get("features") or ()), rows.get("train", 0), rows.get("val", 0), rows.get("test", 0))
     return data
 
 
