@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 from dlnet.batching import STRATEGIES as BATCH_STRATEGIES
 from dlnet.data.variants import NAME_PATTERN
 from dlnet.network import INITS
+from dlnet.training import ENGINES, EngineUnavailableError, compiled_kernels
 
 DATASETS = ("original", "wdbc")
 MISSING_POLICIES = ("drop", "median")
@@ -71,6 +72,7 @@ class TrainConfig:
     seed: int = 1
     log_every: int = 1
     divergence_factor: float = 100.0
+    engine: str = "auto"
 
 
 @dataclass
@@ -185,6 +187,12 @@ def validate(cfg: DictConfig | dict) -> Config:
         raise ConfigError(
             f"train.divergence_factor={factor!r} is not allowed; expected a number above 1 (inf turns the check off)"
         )
+    _choice("train.engine", config.train.engine, ENGINES)
+    if config.train.engine == "compiled":
+        try:
+            compiled_kernels()
+        except EngineUnavailableError as error:
+            raise ConfigError(str(error)) from None
     _choice("tracking.name", config.tracking.name, TRACKING_MODES)
     _choice("tracking.loss_plot_scale", config.tracking.loss_plot_scale, PLOT_SCALES)
     if not config.tracking.experiment:

@@ -290,7 +290,7 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
             strategy=config.batch.name, batch_size=config.batch.size, seed=config.train.seed,
             X_val=val_split.X if has_val else None, Y_val=val_split.Y if has_val else None,
             log_every=config.train.log_every, callback=on_epoch,
-            divergence_factor=config.train.divergence_factor,
+            divergence_factor=config.train.divergence_factor, engine=config.train.engine,
         )
     finally:
         if bar is not None:
@@ -324,6 +324,7 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     (saved / "scaler.json").write_bytes(data.scaler_bytes)
 
     logger.flush()
+    logger.set_tags({"dlnet.engine": history.engine})
     logger.log_metrics({k: v for k, v in final.items() if np.isfinite(v)}, step=history.epochs_run)
     for artifact in results.ARTIFACTS:
         if (saved / artifact).is_file():
