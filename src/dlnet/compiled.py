@@ -38,8 +38,16 @@ Importing this module imports Numba; `training.compiled_kernels()` says why when
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
+import numba
 from numba import njit
+
+# Numba caches beside the source by default, in src/dlnet/__pycache__, a folder the DVC `train`
+# stage hashes: keep the cache in the user's cache folder instead, unless NUMBA_CACHE_DIR is set.
+if not numba.config.CACHE_DIR:
+    numba.config.CACHE_DIR = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlnet" / "numba")
 
 
 @njit(cache=True, inline="always")
