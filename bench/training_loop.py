@@ -102,20 +102,13 @@ def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: 
             "losses_recorded": len(outcome.losses),
             "first_nonfinite_epoch": _first_nonfinite(outcome.losses),
         }
-    dlnet = case["contenders"].get("dlnet", {})
-    if dlnet.get("status") == "ok" and dlnet["per_epoch_s"]["median"] > 0:
-        base = dlnet["per_epoch_s"]["median"]
-        for name, record in case["contenders"].items():
-            if record.get("status") == "ok":
-                # > 1: dlnet is that many times faster than this contender.
-                record["dlnet_speedup"] = record["per_epoch_s"]["median"] / base
-    compiled = case["contenders"].get("compiled", {})
-    if compiled.get("status") == "ok" and compiled["per_epoch_s"]["median"] > 0:
-        base = compiled["per_epoch_s"]["median"]
-        for name, record in case["contenders"].items():
-            if record.get("status") == "ok":
-                # > 1: the compiled engine is that many times faster than this contender.
-                record["compiled_speedup"] = record["per_epoch_s"]["median"] / base
+    # > 1: dlnet (each engine) is that many times faster than this contender.
+    for reference in ("dlnet", "compiled"):
+        base = case["contenders"].get(reference, {})
+        if base.get("status") == "ok" and base["per_epoch_s"]["median"] > 0:
+            for record in case["contenders"].values():
+                if record.get("status") == "ok":
+                    record[f"{reference}_speedup"] = record["per_epoch_s"]["median"] / base["per_epoch_s"]["median"]
     return case
 
 
