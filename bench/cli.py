@@ -21,7 +21,7 @@ from typing import Any
 from bench import machine, report
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("training", "scaling", "tracking", "sweeps", "startup")
+SECTIONS = ("training", "scaling", "tracking", "sweeps", "startup", "search")
 
 
 def _run_section(name: str, smoke: bool, workspace) -> Any:
@@ -45,6 +45,10 @@ def _run_section(name: str, smoke: bool, workspace) -> Any:
         from bench import startup
 
         return startup.run(workspace, smoke)
+    if name == "search":
+        from bench import search
+
+        return search.run(workspace, smoke)
     raise ValueError(name)
 
 

@@ -7,7 +7,9 @@
     model.init: he                                      a fixed value for every trial
 
 `conditions` makes a key depend on another key's value: `batch.size: batch=mini` searches a batch
-size only in the trials that chose mini-batches (the others keep their own default).
+size only in the trials that chose mini-batches (the others keep their own default). A condition
+on a key that is not searched is ignored; where `other` is set rather than searched (`batch=full`),
+the key is searched in every trial or in none.
 """
 
 from __future__ import annotations
@@ -149,12 +151,17 @@ def parse_space(
         else:
             fixed.append(line)
 
+    fixed_values = {override.get_key_element(): override.get_value_element_as_str()
+                    for _, (_, override) in chosen.items() if not override.is_sweep_override() and not override.is_delete()}
     for key, condition in (conditions or {}).items():
         other, sep, wanted = str(condition).partition("=")
         other, wanted = other.strip(), wanted.strip()
         if key not in dimensions:
-            raise SearchSpaceError(f"hydra.sweeper.conditions.{key}: {key} is not a searched key "
-                                   f"(searched: {', '.join(dimensions) or 'none'})")
+            continue  # a condition on a key not searched constrains nothing
+        if other in fixed_values:  # `other` is set, not searched: the key is searched always, or never
+            if fixed_values[other] != wanted:
+                del dimensions[key]
+            continue
         parent = dimensions.get(other)
         if not sep or parent is None or parent.kind != "category":
             raise SearchSpaceError(f"hydra.sweeper.conditions.{key}={condition!r}: expected `other=value` where "
