@@ -521,7 +521,8 @@ def _search_md(search: dict[str, Any]) -> str:
         else "Median share: not reached in most studies.",
         f"Model quality on WDBC (`data=wdbc`): a {settings['wdbc_trials']}-trial study (seed 0, "
         f"{fmt_s(wdbc['study_wall_s'])} wall); its best configuration (lowest last validation loss) and today's "
-        f"default trained with seeds {', '.join(map(str, settings['training_seeds']))}, {settings['epochs']} epochs:",
+        f"default, each trained for {settings['epochs']} epochs with training seeds "
+        f"{', '.join(map(str, settings['training_seeds']))} (`train.seed`):",
         quality,
     ])
 

@@ -120,7 +120,8 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     shares = [r["reach_s"] / grid_train if r["reach_s"] is not None else math.inf for r in studies]
 
     # Model quality on WDBC: a study there, then its best configuration against the default, 5 seeds each.
-    wdbc = helpers().build_data(helpers().copy_project(workspace.path / "search-wdbc-project"), ["data=wdbc"])
+    wdbc = helpers().build_variants(helpers().copy_project(workspace.path / "search-wdbc-project"), ("wdbc",),
+                                    ("standard",))
     wdbc_study = _study(wdbc, workspace.path / "search-wdbc-study", 0, settings["wdbc_trials"], epochs, ["data=wdbc"])
     best = _best_overrides(wdbc_study["trials"])
     seeds = settings["training_seeds"]
