@@ -512,7 +512,7 @@ def _search_md(search: dict[str, Any]) -> str:
         f"validation loss (a run's last `val/loss`) is **{grid['best_val_loss']:.4f}**: the bar. Each study: "
         f"`dlnet-train +search=tpe hydra.sweeper.n_trials={settings['trials']} hydra.sweeper.sampler.seed=S "
         f"train.epochs={settings['epochs']}` (TPE over lr, hidden units, batch strategy and mini-batch size; the "
-        "median pruner, reports every 10 epochs), a fresh store and study each. *To reach the bar* adds up the "
+        "median pruner, reports every 50 epochs), a fresh store and study each. *To reach the bar* adds up the "
         "trials' training times (`time/train_seconds`: pruned trials and the reporting to the study included) in "
         "trial order until the first trial that finishes at or under the bar.",
         table(["Study seed", "Trials", "Pruned", "Best val loss", "Reaches the bar at", "Training time to reach",

@@ -106,7 +106,14 @@ class OptunaSweeper(Sweeper):
         while left > 0:
             trials = [study.ask() for _ in range(min(batch, left))]
             overrides = [self._overrides(trial, dimensions, fixed, url, study.study_name) for trial in trials]
-            results = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            try:
+                results = self.launcher.launch(overrides, initial_job_idx=self.job_idx)
+            except BaseException:  # Ctrl-C, a launcher's error: the study keeps no trial RUNNING
+                from optuna.trial import TrialState
+
+                for trial in trials:
+                    study.tell(trial, state=TrialState.FAIL)
+                raise
             self.job_idx += len(results)
             self._tell(study, trials, results)
             returns.append(results)
