@@ -517,8 +517,12 @@ def _search_md(search: dict[str, Any]) -> str:
         "trial order until the first trial that finishes at or under the bar.",
         table(["Study seed", "Trials", "Pruned", "Best val loss", "Reaches the bar at", "Training time to reach",
                "Share of the grid's", "Training, all trials", "Wall, whole study"], rows),
-        f"Median share: **{search['share_median']:.0%}**" if math.isfinite(search["share_median"])
-        else "Median share: not reached in most studies.",
+        (f"Median share: **{search['share_median']:.0%}**" if math.isfinite(search["share_median"])
+         else "Median share: not reached in most studies.")
+        + (f" (1-minute load average {search['load_average']['before']:.1f} when the section started, "
+           f"{search['load_average']['after']:.1f} when it ended, on {search['load_average']['cores']} cores: the "
+           "grid and the studies ran one after the other, so a change of load between them moves the share)"
+           if "load_average" in search else ""),
         f"Model quality on WDBC (`data=wdbc`): a {settings['wdbc_trials']}-trial study (seed 0, "
         f"{fmt_s(wdbc['study_wall_s'])} wall); its best configuration (lowest last validation loss) and today's "
         f"default, each trained for {settings['epochs']} epochs with training seeds "

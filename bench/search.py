@@ -14,6 +14,7 @@ a study on the WDBC data, and its best configuration trained with 5 seeds agains
 from __future__ import annotations
 
 import math
+import os
 import statistics
 import time
 from pathlib import Path
@@ -102,6 +103,7 @@ def _test_accuracy(project: Path, folder: Path, overrides: list[str], seeds: lis
 def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     settings = SMOKE if smoke else REAL
     epochs = settings["epochs"]
+    load_before = os.getloadavg()[0]  # the machine is shared: its load says how comparable the parts are
     project = workspace.built_project()
     uri, grid_wall = _command(project, workspace.path / "search-grid", [*settings["grid"], f"train.epochs={epochs}"])
     grid = _runs(uri)
@@ -127,6 +129,7 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     seeds = settings["training_seeds"]
     return {
         "settings": settings,
+        "load_average": {"before": load_before, "after": os.getloadavg()[0], "cores": os.cpu_count()},
         "grid": {"wall_s": grid_wall, "train_sum_s": grid_train, "runs": len(grid), "best_val_loss": bar},
         "studies": studies,
         "share_median": statistics.median(shares),
