@@ -15,6 +15,7 @@ SPACE = ["~hydra.sweeper.params", "optim.lr=tag(log,interval(0.01,1.0))",
 
 def study(project, folder, *args, trials: int, epochs: int = 20):
     """Run one study command; return (MLflow URI, Optuna storage URL, the finished process)."""
+    folder.mkdir(parents=True, exist_ok=True)
     uri, storage = sqlite_uri(folder / "mlflow.db"), sqlite_uri(folder / "optuna.db")
     done = run_tool(
         [TRAIN, "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.storage={storage}",
