@@ -13,7 +13,7 @@ SPACE = ["~hydra.sweeper.params", "optim.lr=tag(log,interval(0.01,1.0))",
          "model.hidden_units=tag(log,int(interval(2,32)))", "batch=choice(full,mini)"]
 
 
-def study(project, folder, *args, trials: int, epochs: int = 20):
+def study(project, folder, *args, trials: int, epochs: int = 8):
     """Run one study command; return (MLflow URI, Optuna storage URL, the finished process)."""
     folder.mkdir(parents=True, exist_ok=True)
     uri, storage = sqlite_uri(folder / "mlflow.db"), sqlite_uri(folder / "optuna.db")
