@@ -241,13 +241,23 @@ def _search_goals(search: dict[str, Any]) -> list[dict[str, Any]]:
     reached = sum(r["reach_s"] is not None for r in search["studies"])
     grid = search["grid"]
     why = (f"the median study needs {share:.0%} of the grid's training time to match its best validation loss"
-           if math.isfinite(share) else
+           if _reached(share) else
            f"only {reached} of {len(search['studies'])} studies matched the grid's best validation loss within "
            f"{search['settings']['trials']} trials")
+    totals = [r["train_sum_s"] / grid["train_sum_s"] for r in search["studies"]]
+    bests = [r["best_val_loss"] for r in search["studies"]]
+    why += (f". A whole {search['settings']['trials']}-trial study trained for {min(totals):.0%}–{max(totals):.0%} "
+            f"of the grid's time and reached a best validation loss of {min(bests):.4f}–{max(bests):.4f}, against "
+            f"the grid's {grid['best_val_loss']:.4f}")
     return [_goal(f"Search: TPE with pruning reaches the {grid['runs']}-run grid's best validation loss in ≤ "
                   f"{GOAL:.0%} of the grid's training time (median over {len(search['studies'])} study seeds)",
-                  f"{share:.0%}" if math.isfinite(share) else "not reached",
-                  share <= GOAL, why)]
+                  f"{share:.0%}" if _reached(share) else "not reached",
+                  _reached(share) and share <= GOAL, why)]
+
+
+def _reached(share: float | None) -> bool:
+    """A share of the grid's time, or None / inf when the study never matched the grid (JSON has no inf)."""
+    return share is not None and math.isfinite(share)
 
 
 def _startup_goals(startup: dict[str, Any]) -> list[dict[str, Any]]:
@@ -495,7 +505,7 @@ def _search_md(search: dict[str, Any]) -> str:
             f"{record['best_val_loss']:.4f}",
             f"trial {record['reach_trial']}" if record["reach_trial"] is not None else "not reached",
             fmt_s(record["reach_s"]) if record["reach_s"] is not None else "—",
-            f"{share:.0%}" if math.isfinite(share) else "—",
+            f"{share:.0%}" if _reached(share) else "—",
             fmt_s(record["train_sum_s"]), fmt_s(record["wall_s"]),
         ])
     wdbc = search["wdbc"]
@@ -517,7 +527,7 @@ def _search_md(search: dict[str, Any]) -> str:
         "trial order until the first trial that finishes at or under the bar.",
         table(["Study seed", "Trials", "Pruned", "Best val loss", "Reaches the bar at", "Training time to reach",
                "Share of the grid's", "Training, all trials", "Wall, whole study"], rows),
-        (f"Median share: **{search['share_median']:.0%}**" if math.isfinite(search["share_median"])
+        (f"Median share: **{search['share_median']:.0%}**" if _reached(search["share_median"])
          else "Median share: not reached in most studies.")
         + (f" (1-minute load average {search['load_average']['before']:.1f} when the section started, "
            f"{search['load_average']['after']:.1f} when it ended, on {search['load_average']['cores']} cores: the "
