@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test sweep ui bench bench-smoke browser params clean
+.PHONY: setup repro test sweep search ui bench bench-smoke browser params clean
 
 setup: $(VENV)/.synced
 
@@ -38,6 +38,11 @@ test: setup
 # The 27-run preset of conf/sweep/grid.yaml; ARGS adds overrides: make sweep ARGS="train.epochs=100"
 sweep: setup
 	dlnet-train +sweep=grid $(ARGS)
+
+# A 40-trial TPE study with pruning (conf/search/tpe.yaml); run again, it adds 40 trials to the
+# same study. ARGS adds overrides: make search ARGS="hydra.sweeper.n_trials=10"
+search: setup
+	dlnet-train +search=tpe $(ARGS)
 
 # The MLflow UI on the project's store (or STORE=<tracking URI>), on loopback only;
 # it prints the runs page and the latest sweep's comparison view.

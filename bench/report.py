@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bench.peers import LABELS, NAMES
@@ -312,6 +313,30 @@ def _make_sweep_parts(record: dict[str, Any]) -> dict[str, float]:
                                                             "after_last_run_s"))
     return {"wall": wall, "train": train, "before": before, "inside": inside, "after": after,
             "between": wall - train - before - inside - after}
+def _search_goals(search: dict[str, Any]) -> list[dict[str, Any]]:
+    from bench.search import GOAL
+
+    share = search["share_median"]
+    reached = sum(r["reach_s"] is not None for r in search["studies"])
+    grid = search["grid"]
+    why = (f"the median study needs {share:.0%} of the grid's training time to match its best validation loss"
+           if _reached(share) else
+           f"only {reached} of {len(search['studies'])} studies matched the grid's best validation loss within "
+           f"{search['settings']['trials']} trials")
+    totals = [r["train_sum_s"] / grid["train_sum_s"] for r in search["studies"]]
+    bests = [r["best_val_loss"] for r in search["studies"]]
+    why += (f". A whole {search['settings']['trials']}-trial study trained for {min(totals):.0%}–{max(totals):.0%} "
+            f"of the grid's time and reached a best validation loss of {min(bests):.4f}–{max(bests):.4f}, against "
+            f"the grid's {grid['best_val_loss']:.4f}")
+    return [_goal(f"Search: TPE with pruning reaches the {grid['runs']}-run grid's best validation loss in ≤ "
+                  f"{GOAL:.0%} of the grid's training time (median over {len(search['studies'])} study seeds)",
+                  f"{share:.0%}" if _reached(share) else "not reached",
+                  _reached(share) and share <= GOAL, why)]
+
+
+def _reached(share: float | None) -> bool:
+    """A share of the grid's time, or None / inf when the study never matched the grid (JSON has no inf)."""
+    return share is not None and math.isfinite(share)
 
 
 def _startup_goals(startup: dict[str, Any]) -> list[dict[str, Any]]:
@@ -325,7 +350,7 @@ def _startup_goals(startup: dict[str, Any]) -> list[dict[str, Any]]:
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name, judge in (("training", _training_goals), ("tracking", _tracking_goals),
-                        ("sweeps", _sweep_goals), ("startup", _startup_goals)):
+                        ("sweeps", _sweep_goals), ("startup", _startup_goals), ("search", _search_goals)):
         section = _section(results, name)
         if section is not None:
             out += judge(section)
@@ -596,6 +621,51 @@ def _sweeps_md(sweeps: dict[str, Any]) -> str:
     ])
 
 
+def _search_md(search: dict[str, Any]) -> str:
+    settings, grid = search["settings"], search["grid"]
+    rows = []
+    for record, share in zip(search["studies"], search["shares"]):
+        rows.append([
+            str(record["seed"]), str(len(record["trials"])), str(record["pruned"]),
+            f"{record['best_val_loss']:.4f}",
+            f"trial {record['reach_trial']}" if record["reach_trial"] is not None else "not reached",
+            fmt_s(record["reach_s"]) if record["reach_s"] is not None else "—",
+            f"{share:.0%}" if _reached(share) else "—",
+            fmt_s(record["train_sum_s"]), fmt_s(record["wall_s"]),
+        ])
+    wdbc = search["wdbc"]
+    best, default = wdbc["best"], wdbc["default"]
+    quality = table(["WDBC, test accuracy over training seeds", "configuration", "per seed", "mean"], [
+        ["best of the study", " ".join(f"`{o}`" for o in best["overrides"] if o != "data=wdbc"),
+         ", ".join(f"{a:.3f}" for a in best["test_accuracy"]), f"{best['mean']:.4f}"],
+        ["today's default", "`optim.lr=0.07 model.hidden_units=15 batch=full`",
+         ", ".join(f"{a:.3f}" for a in default["test_accuracy"]), f"{default['mean']:.4f}"],
+    ])
+    return "\n\n".join([
+        f"The grid: `dlnet-train -m {' '.join(settings['grid'])} train.epochs={settings['epochs']}` "
+        f"({grid['runs']} runs, {fmt_s(grid['train_sum_s'])} of training, {fmt_s(grid['wall_s'])} wall). Its best "
+        f"validation loss (a run's last `val/loss`) is **{grid['best_val_loss']:.4f}**: the bar. Each study: "
+        f"`dlnet-train +search=tpe hydra.sweeper.n_trials={settings['trials']} hydra.sweeper.sampler.seed=S "
+        f"train.epochs={settings['epochs']}` (TPE over lr, hidden units, batch strategy and mini-batch size; the "
+        "median pruner, reports every 50 epochs), a fresh store and study each. *To reach the bar* adds up the "
+        "trials' training times (`time/train_seconds`: pruned trials and the reporting to the study included) in "
+        "trial order until the first trial that finishes at or under the bar.",
+        table(["Study seed", "Trials", "Pruned", "Best val loss", "Reaches the bar at", "Training time to reach",
+               "Share of the grid's", "Training, all trials", "Wall, whole study"], rows),
+        (f"Median share: **{search['share_median']:.0%}**" if _reached(search["share_median"])
+         else "Median share: not reached in most studies.")
+        + (f" (1-minute load average {search['load_average']['before']:.1f} when the section started, "
+           f"{search['load_average']['after']:.1f} when it ended, on {search['load_average']['cores']} cores: the "
+           "grid and the studies ran one after the other, so a change of load between them moves the share)"
+           if "load_average" in search else ""),
+        f"Model quality on WDBC (`data=wdbc`): a {settings['wdbc_trials']}-trial study (seed 0, "
+        f"{fmt_s(wdbc['study_wall_s'])} wall); its best configuration (lowest last validation loss) and today's "
+        f"default, each trained for {settings['epochs']} epochs with training seeds "
+        f"{', '.join(map(str, settings['training_seeds']))} (`train.seed`):",
+        quality,
+    ])
+
+
 def _startup_md(startup: dict[str, Any]) -> str:
     rows = [[f"`{name}`", f"{s['n']}", fmt_s(s["median"]), fmt_range(s)] for name, s in startup["help"].items()]
     engines = startup.get("engines", {})
@@ -652,6 +722,7 @@ def markdown(results: dict[str, Any]) -> str:
         "tracking": ("## 3. Tracking overhead", _tracking_md),
         "sweeps": ("## 4. Sweeps", _sweeps_md),
         "startup": ("## 5. Start-up", _startup_md),
+        "search": ("## 6. Search: a TPE study with pruning against the grid", _search_md),
     }
     for name, (title, render) in titles.items():
         section = results["sections"].get(name)

@@ -32,7 +32,8 @@ _single_run: dict[str, str] = {}
 
 
 def task(cfg: DictConfig) -> float:
-    """One job: train and track; return the validation accuracy (what a sweeper maximises)."""
+    """One job: train and track; return the validation accuracy (what a sweeper maximises), or,
+    in an Optuna study, the trial's outcome: its objective and whether it was pruned."""
     from hydra.core.hydra_config import HydraConfig
 
     from dlnet import exits
@@ -44,14 +45,20 @@ def task(cfg: DictConfig) -> float:
     parent = os.environ.get(PARENT_RUN_ENV) if hydra_cfg.mode.name == "MULTIRUN" else None
     swept = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k] if parent else []
     container = OmegaConf.to_container(cfg, resolve=True)
+    trial = None
+    if hydra_cfg.mode.name == "MULTIRUN" and "trial" in hydra_cfg.sweeper:  # a trial of an Optuna study
+        from dlnet.search import trial_link
+
+        trial = trial_link(hydra_cfg.sweeper)
     if parent and os.environ.get(TRACKING_URI_ENV):
         container["tracking"]["uri"] = os.environ[TRACKING_URI_ENV]
     try:
         result = run_job(
             container, root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
             progress=None if parent is None else False,
-            extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir},
+            extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir, **(trial.tags if trial else {})},
             output_dir=Path(hydra_cfg.runtime.output_dir),
+            on_history=trial.on_history if trial else None,
         )
     except INPUT_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
@@ -61,6 +68,8 @@ def task(cfg: DictConfig) -> float:
         raise SystemExit(exits.TRACKING_FAILED) from None
     if parent is None:
         _single_run["status"] = result.status
+    if trial is not None:
+        return trial.outcome(result)  # what the sweeper tells the study
     return result.metrics.get("val/accuracy", math.nan)
 
 

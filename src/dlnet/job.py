@@ -56,6 +56,7 @@ class JobResult:
     epochs_run: int
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
+    pruned: bool = False  # stopped early because `on_history` asked (a sweeper's pruner): FINISHED
 
 
 def run_name(config: Config, swept: Iterable[str] = ()) -> str:
@@ -74,7 +75,7 @@ def run_name(config: Config, swept: Iterable[str] = ()) -> str:
             parts.append(config.scale.method)
         elif key in ("optim.lr", "model.hidden_units", "batch", "batch.name") or key not in flat:
             continue
-        elif key == "batch.size" and config.batch.name == "mini":
+        elif key == "batch.size":  # mini shows its size already; full and stochastic have none to show
             continue
         else:
             parts.append(f"{SHORT_NAMES.get(key, key.split('.')[-1])}={flat[key]}")
@@ -180,14 +181,16 @@ def run_job(
     swept: Iterable[str] = (),
     progress: bool | None = None,
     extra_tags: dict[str, str] | None = None,
-    on_history: Callable[[tuple[int, float, float | None]], None] | None = None,
+    on_history: Callable[[tuple[int, float, float | None]], str | None] | None = None,
     data_folder: Path | None = None,
     output_dir: Path | None = None,
 ) -> JobResult:
     """Train the network `cfg` describes and track it as one MLflow run; return what it reached.
 
     The data is the config's variant under `root`, or `data_folder` when given (data built
-    for this run alone). Raises one of INPUT_ERRORS before any run is created. The run's
+    for this run alone). `on_history` sees every logged (epoch, train loss, val loss); when it
+    returns a reason (a string), training stops there and the run ends FINISHED, tagged
+    `dlnet.pruned=true`. Raises one of INPUT_ERRORS before any run is created. The run's
     results are written to `output_dir`/run (dlnet.results) before they are sent to the
     store; if the store fails meanwhile, training goes on, and TrackingError says where they are.
     """
@@ -225,7 +228,8 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final = _train_and_log(logger, config, name, saved, data, scaled_folder, progress, on_history)
+            history, final, stopped = _train_and_log(logger, config, name, saved, data, scaled_folder, progress,
+                                                     on_history)
             results.write_json(saved / "run.json", {
                 "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
                 "store": _without_password(uri),
@@ -246,15 +250,17 @@ def run_job(
 
     result = JobResult(
         run_id=logger.run_id, run_name=name, status="FAILED" if history.diverged else "FINISHED",
-        epochs_run=history.epochs_run, metrics=final, reason=history.reason,
+        epochs_run=history.epochs_run, metrics=final, reason=history.reason or stopped,
+        pruned=stopped is not None,
     )
     print(summary_line(result), flush=True)
     return result
 
 
 def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledData, scaled_folder: Path,
-                   progress: bool, on_history) -> tuple[Any, dict[str, float]]:
-    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger`."""
+                   progress: bool, on_history) -> tuple[Any, dict[str, float], str | None]:
+    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger`; return
+    the history, the final metrics and why `on_history` stopped the training (None if it did not)."""
     from dlnet import plots
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
@@ -275,14 +281,17 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
         rng=config.train.seed, dtype=np.dtype(config.model.dtype),
     )
     bar = _progress(config.train.epochs, progress)
+    stop_reasons: list[str] = []
 
-    def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> None:
+    def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> bool:
         logger.add_points(epoch, {"train/loss": train_loss, "val/loss": val_loss})
-        if on_history is not None:
-            on_history((epoch, train_loss, val_loss))
+        stop = on_history((epoch, train_loss, val_loss)) if on_history is not None else None
         if bar is not None:
             bar.update(epoch - bar.n)
             bar.set_postfix_str(f"loss {train_loss:.4f}", refresh=False)
+        if stop:
+            stop_reasons.append(str(stop))
+        return bool(stop)
 
     try:
         history = train(
@@ -329,10 +338,16 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     for artifact in results.ARTIFACTS:
         if (saved / artifact).is_file():
             logger.log_artifact(saved / artifact)
+    stopped = stop_reasons[-1] if history.stopped_early and not history.diverged else None
     if history.diverged:
         logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
         logger.fail(f"diverged: {history.reason}")
-    return history, final
+    elif stopped:
+        # Pruned: a deliberate stop, not a fault. The run stays FINISHED (KILLED means interrupted);
+        # the tag makes it filterable: tags.`dlnet.pruned` = 'true'.
+        logger.set_tags({"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run,
+                         "dlnet.status_reason": stopped})
+    return history, final, stopped
 
 
 def _without_password(uri: str) -> str:
@@ -354,6 +369,7 @@ def summary_line(result: JobResult) -> str:
     else:
         accuracies = [f"{part} acc {m[f'{part}/accuracy']:.3f}" for part in ("val", "test") if f"{part}/accuracy" in m]
         outcome = ", ".join(accuracies) or f"train acc {m.get('train/accuracy', float('nan')):.3f}"
+        outcome += f", PRUNED ({result.reason})" if result.pruned else ""
     return (
         f"[{result.run_name}] {result.epochs_run} epochs, {outcome}, "
         f"{m.get('time/train_seconds', 0.0):.2f} s, MLflow run {result.run_id}"

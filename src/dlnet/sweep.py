@@ -92,6 +92,7 @@ class MlflowSweep(Callback):
 
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
+        self.study: dict[str, Any] | None = None  # the sweeper's settings when the multirun is an Optuna study
         self.uri: str | None = None
         self.experiment_id: str | None = None
         self.name = ""
@@ -113,14 +114,23 @@ class MlflowSweep(Callback):
         from dlnet import tracking
         from dlnet.lineage import project_root
 
-        swept, jobs = sweep_jobs(config)
-        composed = check_jobs(config.hydra.job.config_name, jobs)
+        from dlnet import search
+
+        if search.is_search(config):
+            # A study's trials are not known in advance: check the corners of its search space instead.
+            swept, jobs, self.study = search.plan(config)
+            composed = check_corners(config.hydra.job.config_name, jobs)
+        else:
+            swept, jobs = sweep_jobs(config)
+            composed = check_jobs(config.hydra.job.config_name, jobs)
         tracking_cfg = composed[0]["tracking"]
         self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        name = self.name = _describe(swept, jobs)
+        name = self.name = search.describe(self.study, swept) if self.study else _describe(swept, jobs)
         self.swept = swept
+        study_tags = {"dlnet.sweep.jobs": self.study["n_trials"], "dlnet.study.name": self.study["study_name"],
+                      "dlnet.study.storage": search.storage_of(self.study)} if self.study else {}
         self.parent_run_id = tracking.start_parent_run(
             self.uri, self.experiment_id, name,
             tags={
@@ -130,6 +140,7 @@ class MlflowSweep(Callback):
                 "dlnet.sweep.dir": sweep_dir,
                 "dlnet.sweep.launcher": config.hydra.launcher.get("_target_", "basic").rsplit(".", 1)[-1],
                 "source": "hydra-multirun",
+                **study_tags,
             },
         )
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
@@ -144,14 +155,29 @@ class MlflowSweep(Callback):
 
         try:
             rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
-            log_sweep_report(self.uri, self.parent_run_id, rows, curves)
+            log_sweep_report(self.uri, self.parent_run_id, rows, curves, heatmap=self.study is None)
             save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
             print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
+            if self.study:
+                from dlnet import search
+
+                print(search.log_study(self.uri, self.parent_run_id, self.study, rows), flush=True)
         finally:
             tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
             for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
                 os.environ.pop(key, None)
             self.parent_run_id = None
+            self.study = None
+
+
+def check_corners(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
+    """check_jobs for a search space's corners: a corner Hydra cannot compose is a bad space too."""
+    from hydra.errors import HydraException
+
+    try:
+        return check_jobs(config_name, jobs)
+    except HydraException as error:
+        raise SweepError(f"search space: {str(error).splitlines()[0]}") from None
 
 
 def _number(text: str | None) -> Any:
@@ -185,6 +211,11 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
         }
         rows.append(row)
         history = tracking.metric_history(uri, run["run_id"], "val/loss")
+        if "dlnet.trial" in run["tags"]:  # a study's trial: its number, final val loss, pruned or not
+            row["trial"] = run["tags"]["dlnet.trial"]
+            row["val/loss"] = max(history)[1] if history else math.nan
+            if run["tags"].get("dlnet.pruned") == "true":
+                row["status"] = "PRUNED"
         curves.append({
             "name": run["run"], "epochs": [s for s, _ in history], "val_loss": [v for _, v in history],
             "status": run["status"],
@@ -193,14 +224,15 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
     return rows, curves
 
 
-def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: list[dict]) -> None:
+def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: list[dict], heatmap: bool = True) -> None:
     """The sweep's plots and results table, as artifacts of the parent run."""
     from dlnet import plots, tracking
 
     parent = tracking.parent_logger(uri, parent_run_id)
     finished = [r for r in rows if r["status"] == "FINISHED"]
     best = finished[0] if finished else None
-    summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": len(rows) - len(finished)}
+    diverged = sum(r["status"] == "FAILED" for r in rows)
+    summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": diverged}
     if best is not None and not math.isnan(best["val/accuracy"]):
         summary["sweep/best_val_accuracy"] = best["val/accuracy"]
         parent.set_tags({"dlnet.sweep.best_run": f"{best['run']} ({best['run_id']})"})
@@ -211,7 +243,8 @@ def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: lis
         folder = Path(scratch)
         paths = [
             plots.sweep_val_loss_overlay(curves, folder / "sweep_val_loss.png", title="validation loss, every run"),
-            plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy"),
+            *([plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy")]
+              if heatmap else []),  # a study's values are continuous: its slice plots show this instead
             *plots.results_table(rows, folder / "sweep_results.csv", folder / "sweep_results.md"),
         ]
         for path in paths:
@@ -225,12 +258,16 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -
 
     diverged = sum(r["status"] == "FAILED" for r in rows)
     killed = sum(r["status"] == "KILLED" for r in rows)
+    pruned = sum(r["status"] == "PRUNED" for r in rows)
     columns = ["run", "epochs", "val/accuracy", "test/accuracy", "time/train_seconds", "status"]
-    formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f"}
+    formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f", "val/loss": ".4f"}
+    if any("trial" in r for r in rows):  # a study: which trial, and its objective
+        columns = ["trial", "run", "epochs", "val/loss", *columns[2:]]
     table = markdown_table(pd.DataFrame(rows, columns=columns), formats=formats) if rows else "(no runs)"
     lines = [
         "",
-        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed} finished, {diverged} diverged"
+        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed - pruned} finished"
+        + (f", {pruned} pruned" if pruned else "") + f", {diverged} diverged"
         + (f", {killed} interrupted" if killed else "") + ".",
         table,
         "",
