@@ -55,6 +55,8 @@ class JobResult:
     epochs_run: int
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
+    model_uri: str | None = None  # the run's MLflow model (models:/<model id>); None if it diverged
+    tracking_uri: str | None = None
 
 
 def run_name(config: Config, swept: Iterable[str] = ()) -> str:
@@ -223,7 +225,7 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final = _train_and_log(logger, config, name, saved, splits, scaled_folder, scaled_files,
+            history, final, model_uri = _train_and_log(logger, config, name, saved, splits, scaled_folder, scaled_files,
                                             meta, data_digest, progress, on_history)
             results.write_json(saved / "run.json", {
                 "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
@@ -246,6 +248,7 @@ def run_job(
     result = JobResult(
         run_id=logger.run_id, run_name=name, status="FAILED" if history.diverged else "FINISHED",
         epochs_run=history.epochs_run, metrics=final, reason=history.reason,
+        model_uri=model_uri, tracking_uri=uri,
     )
     print(summary_line(result), flush=True)
     return result
@@ -253,8 +256,9 @@ def run_job(
 
 def _train_and_log(logger, config: Config, name: str, saved: Path, splits, scaled_folder: Path,
                    scaled_files: list[Path], meta: dict[str, Any], data_digest: str, progress: bool,
-                   on_history) -> tuple[Any, dict[str, float]]:
-    """Train, evaluate, save the results in `saved`, then send them through `logger`."""
+                   on_history) -> tuple[Any, dict[str, float], str | None]:
+    """Train, evaluate, save the results in `saved`, then send them through `logger`, and the
+    packaged model; return the history, the final metrics and the model's URI (None if none)."""
     import pandas as pd
 
     from dlnet import plots
@@ -312,7 +316,8 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, splits, scale
     results.write_history(saved, history.epochs, history.train_loss, history.val_loss if has_val else None)
     results.write_json(saved / "metrics.json", final)
     (saved / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    np.savez(saved / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
+    if not history.diverged:  # a diverged net's weights may be NaN or inf: not worth keeping
+        np.savez(saved / "weights.npz", **net.params)  # TwoLayerNet(params=...) takes them back
     plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
                      saved / "loss_curve.png", title=name, log_scale=config.tracking.loss_plot_scale == "log")
     if not history.diverged:
@@ -329,10 +334,31 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, splits, scale
     for artifact in results.ARTIFACTS:
         if (saved / artifact).is_file():
             logger.log_artifact(saved / artifact)
+    model_uri = None
+    if not history.diverged and logger.offline is None:
+        model_uri = log_model(logger.uri, logger.run_id, net, config, scaled_folder, train_split.X,
+                              step=history.epochs_run, metrics={k: v for k, v in final.items() if np.isfinite(v)})
     if history.diverged:
         logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
         logger.fail(f"diverged: {history.reason}")
-    return history, final
+    return history, final, model_uri
+
+
+def log_model(uri: str, run_id: str, net, config: Config, scaled_dir: Path, X_train: np.ndarray,
+              *, step: int, metrics: dict[str, float]) -> str:
+    """Package the trained net with the scaler it was trained behind as the run's MLflow model."""
+    from dlnet import tracking_model
+    from dlnet.data.scale import Scaler
+    from dlnet.model import RawModel, dataset_range, raw_rows
+
+    scaler = Scaler.from_dict(json.loads((scaled_dir / "scaler.json").read_text()))
+    model = RawModel(
+        dataset=config.data.name, features=list(scaler.features), valid_range=dataset_range(config.data.name),
+        scaler=scaler, params=net.params, threshold=config.model.threshold, dtype=config.model.dtype,
+        run_id=run_id,
+    )
+    example = raw_rows(model, X_train[:, :3])
+    return tracking_model.log_model(uri, run_id, model, example, step=step, metrics=metrics)
 
 
 def _without_password(uri: str) -> str:
