@@ -122,6 +122,24 @@ def _quietly() -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextmanager
+def _tracking_uri(uri: str) -> Iterator[None]:
+    """Point MLflow's process-wide tracking URI at `uri` meanwhile: the registry resolves a
+    version's source (models:/<model id>) through it, not through the client's URI."""
+    from mlflow.tracking._tracking_service import utils
+
+    previous_uri, previous_env = utils._tracking_uri, os.environ.get("MLFLOW_TRACKING_URI")
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        utils._tracking_uri = previous_uri
+        if previous_env is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous_env
+
+
 def log_model(uri: str, run_id: str, model: RawModel, example: pd.DataFrame, *, step: int = 0,
               metrics: dict[str, float] | None = None) -> str:
     """Log `model` as the run's MLflow model `model` (at `step`); return its URI, models:/<model id>.
@@ -195,6 +213,7 @@ def register(uri: str, run_id: str, name: str, alias: str = CHAMPION_ALIAS) -> s
     except MlflowException as error:
         if error.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise
-    version = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, model_id=model_id)
+    with _tracking_uri(uri):
+        version = client.create_model_version(name, source=f"models:/{model_id}", run_id=run_id, model_id=model_id)
     client.set_registered_model_alias(name, alias, version.version)
     return str(version.version)
