@@ -24,7 +24,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -109,12 +109,13 @@ class RawModel:
 
     # -- input -----------------------------------------------------------------------------------
 
-    def check_rows(self, rows: pd.DataFrame) -> np.ndarray:
+    def check_rows(self, rows: pd.DataFrame, row_names: Sequence[str] | None = None) -> np.ndarray:
         """The raw feature values of `rows` as a float64 array (m, features), in the model's order.
 
-        Raises InputError naming the row (the frame's index label) and the column of the first
-        problem: a missing or unexpected column, a value that is not a number, NaN or inf, a value
-        outside the data set's valid range, a fraction where only whole numbers occur.
+        Raises InputError naming the row and the column of the first problem: a missing or
+        unexpected column, a value that is not a number, NaN or inf, a value outside the data
+        set's valid range, a fraction where only whole numbers occur. A row is named by
+        `row_names` (one per row, e.g. "INPUT.csv, line 7"), else as `row <index label>`.
         """
         if not isinstance(rows, pd.DataFrame):
             raise InputError(f"expected a pandas DataFrame with the columns {', '.join(self.features)}; "
@@ -133,17 +134,20 @@ class RawModel:
             raise InputError(f"column {', '.join(repr(t) for t in twice)} appears more than once")
         if rows.empty:
             raise InputError("no rows to predict")
+        if row_names is None:
+            row_names = [f"row {label!r}" for label in rows.index]
         values = np.empty((len(rows), len(self.features)), dtype=np.float64)
         for j, name in enumerate(self.features):
-            values[:, j] = self._check_column(rows, name)
+            values[:, j] = self._check_column(rows[name], name, row_names)
         return values
 
-    def _check_column(self, rows: pd.DataFrame, name: str) -> np.ndarray:
-        column = rows[name]
+    def _check_column(self, column: pd.Series, name: str, row_names: Sequence[str]) -> np.ndarray:
         expected = self.valid_range.describe()
         out = np.empty(len(column), dtype=np.float64)
-        for position, (label, value) in enumerate(column.items()):
-            where = f"row {label!r}, column {name!r}"
+        for position, value in enumerate(column.to_numpy(dtype=object)):
+            where = f"{row_names[position]}, column {name!r}"
+            if value is None or value is pd.NA:
+                raise InputError(f"{where}: empty (a missing value); expected {expected}")
             if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
                 shown = "'?' (a missing value)" if value == "?" else repr(value)
                 raise InputError(f"{where}: {shown} is not a number; expected {expected}")

@@ -195,6 +195,24 @@ def save_model(path: Path, model: RawModel, example: pd.DataFrame, *, mlflow_mod
     return path
 
 
+def load(uri: str, model_uri: str):
+    """The pyfunc model at `model_uri` (resolved in the store `uri`); LookupError saying why not."""
+    with _tracking_uri(uri), _quietly():
+        try:
+            return mlflow.pyfunc.load_model(model_uri)
+        except (MlflowException, OSError) as error:
+            raise LookupError(f"cannot load the model {model_uri} from the store {uri}: {error}") from None
+
+
+def raw_model(pyfunc) -> RawModel:
+    """The RawModel inside a loaded dlnet pyfunc model; LookupError for another kind of model."""
+    inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None
+    model = getattr(inner, "model", None)
+    if not isinstance(model, RawModel):
+        raise LookupError("not a dlnet model: it holds no dlnet network")
+    return model
+
+
 def run_model_id(uri: str, run_id: str) -> str | None:
     """The id of the MLflow model the run logged, or None (a diverged run logs none)."""
     found = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id)
