@@ -73,10 +73,8 @@ def dataset_range(dataset: str) -> FeatureRange:
         from dlnet.data.original import FEATURE_RANGE
 
         return FeatureRange(float(FEATURE_RANGE[0]), float(FEATURE_RANGE[1]), integer=True)
-    if dataset == "wdbc":
-        from dlnet.data.wdbc import FEATURE_RANGE
-
-        return FeatureRange(float(FEATURE_RANGE[0]), float(FEATURE_RANGE[1]), integer=False)
+    if dataset == "wdbc":  # 30 measurements of cell nuclei (size, texture, shape): real, never negative
+        return FeatureRange(0.0, math.inf, integer=False)
     raise ValueError(f"no valid range known for data set {dataset!r}; expected original or wdbc")
 
 

@@ -204,6 +204,13 @@ def load(uri: str, model_uri: str):
             raise LookupError(f"cannot load the model {model_uri} from the store {uri}: {error}") from None
 
 
+def download(uri: str, model_uri: str, folder: Path) -> Path:
+    """Copy the model at `model_uri` (in the store `uri`) into the existing, empty `folder`."""
+    with _tracking_uri(uri), _quietly():
+        mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(folder), tracking_uri=uri)
+    return folder
+
+
 def raw_model(pyfunc) -> RawModel:
     """The RawModel inside a loaded dlnet pyfunc model; LookupError for another kind of model."""
     inner = pyfunc.unwrap_python_model() if hasattr(pyfunc, "unwrap_python_model") else None

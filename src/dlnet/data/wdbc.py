@@ -19,8 +19,6 @@ import pandas as pd
 
 SOURCE_PACKAGE = "sklearn.datasets.data"
 SOURCE_FILE = "breast_cancer.csv"
-# The 30 features measure cell nuclei (size, texture, shape): real numbers, never negative.
-FEATURE_RANGE = (0.0, float("inf"))
 
 
 def snake_case(name: str) -> str:
