@@ -12,7 +12,7 @@ names, an optional `id` column), returning `probability` (of malignant) and `cla
 Inside: the MLflow `python_model` flavour around dlnet.model.RawModel; the artifact
 `network/` holds model.json (data set, features, valid range, fitted scaler, threshold)
 and weights.npz (W1, b1, W2, b2); `code/dlnet` holds the part of dlnet's source that
-predicting needs (SHIPPED_SOURCES), so the model loads where dlnet is not installed. Its requirements are stated, not inferred (inference
+predicting needs (`shipped_sources`), so the model loads where dlnet is not installed. Its requirements are stated, not inferred (inference
 loads the model in a subprocess: seconds per run).
 
 Before the model's own checks run, MLflow enforces the signature: it refuses a missing column
@@ -46,12 +46,18 @@ NETWORK_ARTIFACT = "network"
 CHAMPION_ALIAS = "champion"
 PACKAGE_DIR = Path(__file__).resolve().parent
 # The part of dlnet's source every model carries (code/dlnet), so that it loads where dlnet is
-# not installed: what `import dlnet.tracking_model` imports (a test keeps this list complete).
-SHIPPED_SOURCES = (
-    "__init__.py", "model.py", "network.py", "tracking_model.py",
-    "data/__init__.py", "data/atomic.py", "data/dataset.py", "data/errors.py", "data/params.py",
-    "data/scale.py", "data/split.py",
-)
+# not installed: what `import dlnet.tracking_model` imports (a test keeps this complete), with
+# the whole data package (the scaler's module imports its neighbours).
+SHIPPED_MODULES = ("__init__.py", "model.py", "network.py", "tracking_model.py")
+SHIPPED_PACKAGES = ("data",)
+
+
+def shipped_sources() -> list[str]:
+    """The files of dlnet every model carries, relative to the package folder."""
+    files = list(SHIPPED_MODULES)
+    for package in SHIPPED_PACKAGES:
+        files += sorted(str(path.relative_to(PACKAGE_DIR)) for path in (PACKAGE_DIR / package).glob("*.py"))
+    return files
 
 
 def registered_name(dataset: str) -> str:
@@ -184,7 +190,7 @@ def save_model(path: Path, model: RawModel, example: pd.DataFrame, *, mlflow_mod
     with tempfile.TemporaryDirectory(prefix="dlnet-network-") as scratch, _quietly():
         network = model.save(Path(scratch) / NETWORK_ARTIFACT)
         code = Path(scratch) / "dlnet"
-        for name in SHIPPED_SOURCES:
+        for name in shipped_sources():
             (code / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(PACKAGE_DIR / name, code / name)
         mlflow.pyfunc.save_model(
