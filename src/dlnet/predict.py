@@ -39,8 +39,11 @@ class PredictError(Exception):
 
 
 def _value(text: str):
-    """An integer or float literal as a number; anything else stays text (for the model to refuse)."""
+    """An integer or float literal as a number, an empty field as None (missing); anything else
+    stays text, for the model to refuse ('?', 'nan', 'abc')."""
     text = text.strip()
+    if not text:
+        return None
     if NUMBER.fullmatch(text):
         return int(text) if text.lstrip("+-").isdigit() else float(text)
     return text
