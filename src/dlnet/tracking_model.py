@@ -12,8 +12,9 @@ names, an optional `id` column), returning `probability` (of malignant) and `cla
 Inside: the MLflow `python_model` flavour around dlnet.model.RawModel; the artifact
 `network/` holds model.json (data set, features, valid range, fitted scaler, threshold)
 and weights.npz (W1, b1, W2, b2); `code/dlnet` holds the part of dlnet's source that
-predicting needs (`shipped_sources`), so the model loads where dlnet is not installed. Its requirements are stated, not inferred (inference
-loads the model in a subprocess: seconds per run).
+predicting needs (`shipped_sources`), so the model loads where dlnet is not installed. Its
+requirements are stated, not inferred (inference loads the model in a subprocess: seconds
+per run).
 
 Before the model's own checks run, MLflow enforces the signature: it refuses a missing column
 itself (naming it) and drops a column the signature does not know, with a warning, so that
