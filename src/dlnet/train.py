@@ -72,8 +72,9 @@ def write_model(root: Path, result) -> None:
 
     with atomic_directory(root / MODEL_DIR) as folder:
         if result.model_uri is None:
-            (folder / "NO_MODEL.txt").write_text(
-                f"MLflow run {result.run_id} diverged ({result.reason}): it has no model.\n", encoding="utf-8")
+            why = f"diverged ({result.reason})" if result.status == "FAILED" else "logged no model"
+            (folder / "NO_MODEL.txt").write_text(f"MLflow run {result.run_id} {why}: it has no model.\n",
+                                                 encoding="utf-8")
         else:
             from dlnet import tracking_model
 
