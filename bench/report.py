@@ -426,11 +426,11 @@ def _tracking_md(tracking: dict[str, Any]) -> str:
         "One more tracked run per batch strategy, each part timed by wrapping the functions `run_job` calls "
         "(outermost call only, so nothing counts twice; the points logged during training count as training).",
         _breakdown_md(tracking["cases"]),
-        *([_model_md(tracking["model_log_s"])] if "model_log_s" in tracking else []),
+        *([_model_md(tracking["model_log_s"], tracking.get("model_log_note"))] if "model_log_s" in tracking else []),
     ])
 
 
-def _model_md(cost: dict[str, Any]) -> str:
+def _model_md(cost: dict[str, Any], note: str | None = None) -> str:
     return "\n\n".join([
         "#### Logging a run's packaged model",
         "`dlnet.job.log_model` alone, once per fresh run holding the default config's params (untrained "
@@ -438,6 +438,7 @@ def _model_md(cost: dict[str, Any]) -> str:
         "input example, stated requirements, the source it carries) saved, uploaded to the artifact store, "
         "created as a logged model with the run's params, linked to the run with its final metrics.",
         table(["Runs", "Median", "Range"], [[f"{cost['n']}", f"**{fmt_s(cost['median'])}**", fmt_range(cost)]]),
+        *([note] if note else []),
     ])
 
 
