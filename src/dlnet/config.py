@@ -82,6 +82,7 @@ class TrackingConfig:
     experiment: str = "dlnet"
     run_name: Optional[str] = None  # None: named for what differs (`lr=0.07 h=15 mini`)
     loss_plot_scale: str = "log"
+    register: bool = True  # a sweep registers its best run as dlnet-<data set>@champion
 
 
 @dataclass

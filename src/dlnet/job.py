@@ -7,6 +7,7 @@ evaluate, and record everything in MLflow.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -57,6 +58,8 @@ class JobResult:
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     pruned: bool = False  # stopped early because `on_history` asked (a sweeper's pruner): FINISHED
+    model_uri: str | None = None  # the run's MLflow model (models:/<model id>); None if diverged or pruned
+    tracking_uri: str | None = None
 
 
 def run_name(config: Config, swept: Iterable[str] = ()) -> str:
@@ -228,8 +231,8 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final, stopped = _train_and_log(logger, config, name, saved, data, scaled_folder, progress,
-                                                     on_history)
+            history, final, stopped, model_uri = _train_and_log(logger, config, name, saved, data, scaled_folder,
+                                                                progress, on_history)
             results.write_json(saved / "run.json", {
                 "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
                 "store": _without_password(uri),
@@ -251,16 +254,17 @@ def run_job(
     result = JobResult(
         run_id=logger.run_id, run_name=name, status="FAILED" if history.diverged else "FINISHED",
         epochs_run=history.epochs_run, metrics=final, reason=history.reason or stopped,
-        pruned=stopped is not None,
+        pruned=stopped is not None, model_uri=model_uri, tracking_uri=uri,
     )
     print(summary_line(result), flush=True)
     return result
 
 
 def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledData, scaled_folder: Path,
-                   progress: bool, on_history) -> tuple[Any, dict[str, float], str | None]:
-    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger`; return
-    the history, the final metrics and why `on_history` stopped the training (None if it did not)."""
+                   progress: bool, on_history) -> tuple[Any, dict[str, float], str | None, str | None]:
+    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger` with the
+    packaged model; return the history, the final metrics, why `on_history` stopped the training (None
+    if it did not) and the model's URI (None if there is none)."""
     from dlnet import plots
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
@@ -320,7 +324,8 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     results.write_history(saved, history.epochs, history.train_loss, history.val_loss if has_val else None)
     results.write_json(saved / "metrics.json", final)
     (saved / "config.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False))
-    np.savez(saved / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
+    if not history.diverged:  # a diverged net's weights may be NaN or inf: not worth keeping
+        np.savez(saved / "weights.npz", **net.params)  # TwoLayerNet(params=...) takes them back
     plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
                      saved / "loss_curve.png", title=name, log_scale=config.tracking.loss_plot_scale == "log")
     if not history.diverged:
@@ -339,6 +344,10 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
         if (saved / artifact).is_file():
             logger.log_artifact(saved / artifact)
     stopped = stop_reasons[-1] if history.stopped_early and not history.diverged else None
+    model_uri = None
+    if not history.diverged and not stopped and logger.offline is None:
+        model_uri = log_model(logger.uri, logger.run_id, net, config, data.scaler_bytes, train_split.X,
+                              step=history.epochs_run, metrics={k: v for k, v in final.items() if np.isfinite(v)})
     if history.diverged:
         logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
         logger.fail(f"diverged: {history.reason}")
@@ -347,7 +356,24 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
         # the tag makes it filterable: tags.`dlnet.pruned` = 'true'.
         logger.set_tags({"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run,
                          "dlnet.status_reason": stopped})
-    return history, final, stopped
+    return history, final, stopped, model_uri
+
+
+def log_model(uri: str, run_id: str, net, config: Config, scaler_json: bytes, X_train: np.ndarray,
+              *, step: int, metrics: dict[str, float]) -> str:
+    """Package the trained net with the scaler it was trained behind (read with its data) as the run's model."""
+    from dlnet import tracking_model
+    from dlnet.data.scale import Scaler
+    from dlnet.model import RawModel, dataset_range, raw_rows
+
+    scaler = Scaler.from_dict(json.loads(scaler_json))
+    model = RawModel(
+        dataset=config.data.name, features=list(scaler.features), valid_range=dataset_range(config.data.name),
+        scaler=scaler, params=net.params, threshold=config.model.threshold, dtype=config.model.dtype,
+        run_id=run_id,
+    )
+    example = raw_rows(model, X_train[:, :3])
+    return tracking_model.log_model(uri, run_id, model, example, step=step, metrics=metrics)
 
 
 def _without_password(uri: str) -> str:

@@ -97,6 +97,7 @@ class MlflowSweep(Callback):
         self.experiment_id: str | None = None
         self.name = ""
         self.swept: list[str] = []
+        self.register = True  # tracking.register: the best run becomes dlnet-<data set>@champion
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on with the jobs;
@@ -124,6 +125,7 @@ class MlflowSweep(Callback):
             swept, jobs = sweep_jobs(config)
             composed = check_jobs(config.hydra.job.config_name, jobs)
         tracking_cfg = composed[0]["tracking"]
+        self.register = bool(tracking_cfg.get("register", True))
         self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
@@ -155,9 +157,10 @@ class MlflowSweep(Callback):
 
         try:
             rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
+            champions = crown(self.uri, self.parent_run_id, rows, register=self.register)
             log_sweep_report(self.uri, self.parent_run_id, rows, curves, heatmap=self.study is None)
             save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
-            print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
+            print(report(rows, self.uri, self.experiment_id, self.parent_run_id, champions), flush=True)
             if self.study:
                 from dlnet import search
 
@@ -204,10 +207,12 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
             "batch.size": _number(params.get("batch.size")),
             "epochs": int(metrics.get("epochs_run", 0)),
             "val/accuracy": metrics.get("val/accuracy", math.nan),
+            "val/loss": metrics.get("val/loss", math.nan),
             "test/accuracy": metrics.get("test/accuracy", math.nan),
             "time/train_seconds": metrics.get("time/train_seconds", math.nan),
             "status": run["status"],
             "run_id": run["run_id"],
+            "data.name": params.get("data.name"),
         }
         rows.append(row)
         history = tracking.metric_history(uri, run["run_id"], "val/loss")
@@ -220,7 +225,8 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
             "name": run["run"], "epochs": [s for s, _ in history], "val_loss": [v for _, v in history],
             "status": run["status"],
         })
-    rows.sort(key=lambda r: (math.isnan(r["val/accuracy"]), -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0)))
+    rows.sort(key=lambda r: (math.isnan(r["val/accuracy"]), -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0),
+                             r["val/loss"] if not math.isnan(r["val/loss"]) else math.inf))
     return rows, curves
 
 
@@ -245,24 +251,92 @@ def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: lis
             plots.sweep_val_loss_overlay(curves, folder / "sweep_val_loss.png", title="validation loss, every run"),
             *([plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy")]
               if heatmap else []),  # a study's values are continuous: its slice plots show this instead
-            *plots.results_table(rows, folder / "sweep_results.csv", folder / "sweep_results.md"),
+            *plots.results_table(validation_only(rows), folder / "sweep_results.csv", folder / "sweep_results.md"),
         ]
         for path in paths:
             parent.log_artifact(path)
 
 
-def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -> str:
-    """The table printed at the end of a sweep, best validation accuracy first, and where to look."""
+def validation_only(rows: list[dict]) -> list[dict]:
+    """The rows without their test metrics: runs are compared, and picked, on validation only."""
+    return [{key: value for key, value in row.items() if not key.startswith("test/")} for row in rows]
+
+
+def pick_champions(rows: list[dict]) -> dict[str, dict]:
+    """The best FINISHED run of each data set: highest val/accuracy, then lowest val/loss.
+
+    Never the test set: it is looked at once, for the champion alone. Runs without a validation
+    accuracy (no validation part) cannot be champions.
+    """
+    best: dict[str, dict] = {}
+    for row in rows:
+        if row["status"] != "FINISHED" or not math.isfinite(row["val/accuracy"]):
+            continue
+        rank = (-row["val/accuracy"], row["val/loss"] if math.isfinite(row["val/loss"]) else math.inf)
+        current = best.get(row["data.name"])
+        if current is None or rank < current["rank"]:
+            best[row["data.name"]] = {"rank": rank, "row": row}
+    return {dataset: entry["row"] for dataset, entry in best.items()}
+
+
+def crown(uri: str, parent_run_id: str, rows: list[dict], *, register: bool) -> dict[str, dict]:
+    """Pick each data set's champion, tag it on the parent run and (if `register`) register it as
+    `dlnet-<data set>` with the alias `champion`. Returns {data set: {row, name, version}}."""
+    from dlnet import tracking, tracking_model
+
+    champions = {}
+    for dataset, row in pick_champions(rows).items():
+        name = tracking_model.registered_name(dataset)
+        version, error = None, None
+        if register:
+            try:
+                version = tracking_model.register(uri, row["run_id"], name)
+            except Exception as failure:  # the sweep's results stand; say why it is not registered
+                error = f"{type(failure).__name__}: {failure}"
+        champions[dataset] = {"row": row, "name": name, "version": version, "error": error}
+        tags = {f"dlnet.sweep.champion.{dataset}": row["run_id"]}
+        if version is not None:
+            tags[f"dlnet.sweep.champion.{dataset}.registered"] = f"{name} version {version}"
+        tracking.parent_logger(uri, parent_run_id).set_tags(tags)
+    return champions
+
+
+def champion_lines(champions: dict[str, dict]) -> list[str]:
+    """What the sweep's summary says about each champion; its test accuracy is shown only here."""
+    lines = []
+    for dataset, champion in champions.items():
+        row = champion["row"]
+        test = row.get("test/accuracy", math.nan)
+        lines.append(
+            f"Champion ({dataset}): {row['run']} (run {row['run_id']}), best on validation: "
+            f"val/accuracy {row['val/accuracy']:.3f}, val/loss {row['val/loss']:.4f}; "
+            f"its test/accuracy: {test:.3f}."
+        )
+        if champion["version"] is not None:
+            lines.append(f"  Registered as {champion['name']} version {champion['version']}, alias "
+                         f"champion: dlnet-predict models:/{champion['name']}@champion INPUT.csv")
+        elif champion["error"]:
+            lines.append(f"  error: could not register it as {champion['name']}: {champion['error']}")
+        else:
+            lines.append("  Not registered (tracking.register=false).")
+    return lines
+
+
+def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
+           champions: dict[str, dict] | None = None) -> str:
+    """The table printed at the end of a sweep, best validation accuracy first, and where to look.
+
+    Every run shows its validation metrics; the test accuracy is shown for the champion alone."""
     from dlnet.plots import markdown_table
     import pandas as pd
 
     diverged = sum(r["status"] == "FAILED" for r in rows)
     killed = sum(r["status"] == "KILLED" for r in rows)
     pruned = sum(r["status"] == "PRUNED" for r in rows)
-    columns = ["run", "epochs", "val/accuracy", "test/accuracy", "time/train_seconds", "status"]
-    formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f", "val/loss": ".4f"}
-    if any("trial" in r for r in rows):  # a study: which trial, and its objective
-        columns = ["trial", "run", "epochs", "val/loss", *columns[2:]]
+    columns = ["run", "epochs", "val/accuracy", "val/loss", "time/train_seconds", "status"]
+    formats = {"val/accuracy": ".3f", "val/loss": ".4f", "time/train_seconds": ".2f"}
+    if any("trial" in r for r in rows):  # a study: which trial each run was
+        columns = ["trial", *columns]
     table = markdown_table(pd.DataFrame(rows, columns=columns), formats=formats) if rows else "(no runs)"
     lines = [
         "",
@@ -271,6 +345,7 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -
         + (f", {killed} interrupted" if killed else "") + ".",
         table,
         "",
+        *champion_lines(champions or {}),
         f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({uri}).",
         f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view:",
         "  " + ui_views.view_url(ui_base(uri), experiment_id, ui_views.sweep_view_id(parent_run_id), charts=True),

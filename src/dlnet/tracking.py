@@ -1,4 +1,5 @@
-"""Everything dlnet says to MLflow. The only module that imports mlflow.
+"""Everything dlnet says to MLflow about runs. With dlnet.tracking_model (the packaged model and
+the registry), the only module that imports mlflow.
 
 A store holds one experiment; a training run is an MLflow run (nested under a
 sweep's parent run when it is part of a sweep). Metrics go in batches: one
