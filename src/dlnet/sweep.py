@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,31 @@ def _describe(swept: list[str], jobs: list[list[str]]) -> str:
     return f"sweep {shape} = {len(jobs)} runs"
 
 
+def fixed_and_varying(composed: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The flattened params every job shares (with their values), and the keys whose values differ."""
+    from dlnet.config import flatten
+
+    flats = [flatten(cfg) for cfg in composed]
+    keys = list(flats[0]) if flats else []
+    varying = [key for key in keys if any(flat.get(key) != flats[0][key] for flat in flats[1:])]
+    fixed = {key: flats[0][key] for key in keys if key not in varying}
+    return fixed, varying
+
+
+# Short names for fixed values in a sweep's view name: `epochs=200`.
+FIXED_SHORT = {"train.epochs": "epochs", "train.seed": "seed", "optim.lr": "lr", "model.hidden_units": "h"}
+
+
+def view_name(name: str, fixed: dict[str, Any], defaults: dict[str, Any], started: datetime) -> str:
+    """When and what: `2026-05-14 10:32:05 · sweep lr(3) × h(3) = 9 runs · epochs=200 batch.name=mini`.
+
+    Fixed values that differ from the configuration's defaults are named (where the store is, is not).
+    """
+    changed = [f"{FIXED_SHORT.get(key, key)}={value}" for key, value in fixed.items()
+               if not key.startswith("tracking.") and key in defaults and defaults[key] != value]
+    return " · ".join([f"{started:%Y-%m-%d %H:%M:%S}", name, *([" ".join(changed)] if changed else [])])
+
+
 def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Compose and validate every job's config (and its data) before the first one starts."""
     from hydra import compose
@@ -77,7 +103,8 @@ class MlflowSweep(Callback):
         self.uri: str | None = None
         self.experiment_id: str | None = None
         self.name = ""
-        self.swept: list[str] = []
+        self.view_name = ""
+        self.varying: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on with the jobs;
@@ -102,7 +129,9 @@ class MlflowSweep(Callback):
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = self.name = _describe(swept, jobs)
-        self.swept = swept
+        fixed, self.varying = fixed_and_varying(composed)
+        defaults = self._defaults(config.hydra.job.config_name)
+        self.view_name = view_name(name, fixed, defaults, datetime.now())
         self.parent_run_id = tracking.start_parent_run(
             self.uri, self.experiment_id, name,
             tags={
@@ -114,10 +143,20 @@ class MlflowSweep(Callback):
                 "source": "hydra-multirun",
             },
         )
+        # The parent carries what every run of the sweep shares, and what was swept.
+        tracking.parent_logger(self.uri, self.parent_run_id).log_params({**fixed, "sweep.keys": ", ".join(swept)})
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept)
         os.environ[TRACKING_URI_ENV] = self.uri
         print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
+
+    @staticmethod
+    def _defaults(config_name: str) -> dict[str, Any]:
+        from hydra import compose
+
+        from dlnet.config import flatten
+
+        return flatten(OmegaConf.to_container(compose(config_name=config_name, overrides=[]), resolve=True))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         if self.parent_run_id is None:
@@ -127,7 +166,8 @@ class MlflowSweep(Callback):
         try:
             rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
             log_sweep_report(self.uri, self.parent_run_id, rows, curves)
-            save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
+            save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.view_name, self.varying)
+            save_runs_view(self.uri, self.experiment_id)
             print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
         finally:
             tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
@@ -206,6 +246,7 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -
     import pandas as pd
 
     diverged = sum(r["status"] == "FAILED" for r in rows)
+    best = next((r for r in rows if not math.isnan(r["val/accuracy"])), None)
     killed = sum(r["status"] == "KILLED" for r in rows)
     columns = ["run", "epochs", "val/accuracy", "test/accuracy", "time/train_seconds", "status"]
     formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f"}
@@ -217,24 +258,53 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str) -
         table,
         "",
         f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({uri}).",
-        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view:",
-        "  " + ui_views.view_url(ui_base(uri), experiment_id, ui_views.sweep_view_id(parent_run_id), charts=True),
+        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view",
+        *sweep_addresses(ui_base(uri), experiment_id, parent_run_id, best["run_id"] if best else None),
     ]
     return "\n".join(lines)
 
 
+def sweep_addresses(base: str, experiment_id: str, parent_run_id: str, best_run_id: str | None) -> list[str]:
+    """Where to look in the UI: the sweep's runs table, its charts, and its best run."""
+    view_id = ui_views.sweep_view_id(parent_run_id)
+    lines = [f"  runs:     {ui_views.view_url(base, experiment_id, view_id)}",
+             f"  charts:   {ui_views.view_url(base, experiment_id, view_id, charts=True)}"]
+    if best_run_id:
+        lines.append(f"  best run: {ui_views.run_url(base, experiment_id, best_run_id)}")
+    return lines
 
-# The params the UI's sweep view shows as columns and parallel coordinates.
-VIEW_PARAMS = ["optim.lr", "model.hidden_units", "batch.name"]
 
 
-def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, swept: list[str]) -> None:
-    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu)."""
+# The params the runs page always shows as columns; the keys any sweep swept are added.
+RUNS_PAGE_PARAMS = ["optim.lr", "model.hidden_units", "batch.name", "train.epochs"]
+# A swept config group (`batch=full,mini`) shows as the param that names its choice.
+GROUP_COLUMNS = {"batch": "batch.name", "data": "data.name", "scale": "scale.method"}
+
+
+def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, varying: list[str]) -> None:
+    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu).
+
+    Its columns and parallel coordinates are the params whose values differ between the runs.
+    """
     from dlnet import tracking
 
-    extra = [key for key in swept if key not in ("optim.lr", "model.hidden_units", "batch", "batch.name")]
-    state = ui_views.sweep_view_state(parent_run_id, params=VIEW_PARAMS + extra)
+    params = [key for key in varying if key != "batch.size"] or varying  # batch.size follows batch.name
+    state = ui_views.sweep_view_state(parent_run_id, params=params)
     key, value = ui_views.saved_view_tag(ui_views.sweep_view_id(parent_run_id), name, state)
+    tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def save_runs_view(uri: str, experiment_id: str) -> None:
+    """Save the experiment's runs page as a view: every training run, with the params any sweep swept."""
+    from dlnet import tracking
+
+    params = list(RUNS_PAGE_PARAMS)
+    for parent in tracking.sweep_parents(uri, experiment_id):
+        for key in filter(None, (k.strip() for k in parent["params"].get("sweep.keys", "").split(","))):
+            column = GROUP_COLUMNS.get(key, key)
+            if "." in column and column not in params:
+                params.append(column)
+    key, value = ui_views.saved_view_tag(ui_views.RUNS_VIEW_ID, "dlnet: every training run", ui_views.runs_view_state(params))
     tracking.set_experiment_tag(uri, experiment_id, key, value)
 
 
