@@ -176,6 +176,19 @@ class MlflowServer:
                 return runs
 
 
+class DlnetUi(MlflowServer):
+    """`python -m dlnet.ui` (what `make ui` runs) over `store_uri`: the addresses it prints, then the UI."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "dlnet.ui", "--store", self.store_uri, "--port", str(self.port)]
+
+    def printed(self) -> list[str]:
+        """The addresses it printed before serving (one per line, in order)."""
+        assert self.log_path is not None, "DlnetUi needs a log_path to read what it printed"
+        text = self.log_path.read_text(errors="replace")
+        return [word for line in text.splitlines() for word in line.split() if word.startswith("http://")]
+
+
 # --- Chromium, through Playwright ----------------------------------------------------------------
 
 def find_chromium() -> str | None:

@@ -61,10 +61,49 @@ def task(cfg: DictConfig) -> float:
         raise SystemExit(exits.TRACKING_FAILED) from None
     if parent is None:
         _single_run["status"] = result.status
+        from dlnet import tracking
+        from dlnet.sweep import run_address
+
+        uri = tracking.store_uri(project_root(), container["tracking"]["uri"])
+        print(run_address(uri, container["tracking"]["experiment"], result.run_id), flush=True)
     return result.metrics.get("val/accuracy", math.nan)
 
 
 _app = hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")(task)
+
+
+def unknown_key(arguments: list[str]) -> str | None:
+    """The first override naming a key the schema lacks, as one line with the closest valid keys.
+
+    Hydra would answer `To append to your config use +optim.lrr=0.1`, which the schema then
+    rejects: a typo deserves the key it meant. Groups (`batch=mini`), `hydra.*`, and explicit
+    `+`/`~` overrides are Hydra's to judge.
+    """
+    import difflib
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from dlnet.config import Config, flatten
+
+    schema = OmegaConf.to_container(OmegaConf.structured(Config))
+    keys = list(flatten(schema))
+    groups = {*schema, "experiment", "sweep"}
+    candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except HydraException:
+        return None  # Hydra reports a malformed override itself
+    for override in overrides:
+        key = override.key_or_group
+        if override.is_add() or override.is_force_add() or override.is_delete():
+            continue
+        if key in keys or key in groups or key.startswith("hydra") or "/" in key:
+            continue
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}?" if close else "`dlnet-train --cfg job` lists the keys"
+        return f"error: '{key}' is not a config key: {hint}"
+    return None
 
 
 def main() -> None:
@@ -72,10 +111,14 @@ def main() -> None:
 
     SIGINT or SIGTERM, once or twice, to this process or its group, ends every run it started
     (KILLED, with the reason) and stops a sweep's worker processes: nothing is left RUNNING
-    and no process is left behind.
+    and no process is left behind. A mistyped key stops before Hydra, naming the key it meant.
     """
     from dlnet import exits
 
+    wrong = unknown_key(sys.argv[1:])
+    if wrong:
+        print(wrong, file=sys.stderr)
+        raise SystemExit(exits.BAD_INPUT)
     exits.stop_cleanly_on_signals()
     try:
         _app()

@@ -51,15 +51,22 @@ def _describe(swept: list[str], jobs: list[list[str]]) -> str:
     return f"sweep {shape} = {len(jobs)} runs"
 
 
-def fixed_and_varying(composed: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
-    """The flattened params every job shares (with their values), and the keys whose values differ."""
+def fixed_and_varying(composed: list[dict[str, Any]], swept: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The flattened params every job shares (with their values), and the keys whose values differ.
+
+    The varying keys come in the order they were swept (`batch` stands for `batch.name`, `batch.size`).
+    """
     from dlnet.config import flatten
 
     flats = [flatten(cfg) for cfg in composed]
     keys = list(flats[0]) if flats else []
     varying = [key for key in keys if any(flat.get(key) != flats[0][key] for flat in flats[1:])]
     fixed = {key: flats[0][key] for key in keys if key not in varying}
-    return fixed, varying
+
+    def sweep_order(key: str) -> int:
+        return next((i for i, s in enumerate(swept) if key == s or key.startswith(f"{s}.")), len(swept))
+
+    return fixed, sorted(varying, key=sweep_order)
 
 
 # Short names for fixed values in a sweep's view name: `epochs=200`.
@@ -129,7 +136,7 @@ class MlflowSweep(Callback):
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = self.name = _describe(swept, jobs)
-        fixed, self.varying = fixed_and_varying(composed)
+        fixed, self.varying = fixed_and_varying(composed, swept)
         defaults = self._defaults(config.hydra.job.config_name)
         self.view_name = view_name(name, fixed, defaults, datetime.now())
         self.parent_run_id = tracking.start_parent_run(
@@ -306,6 +313,14 @@ def save_runs_view(uri: str, experiment_id: str) -> None:
                 params.append(column)
     key, value = ui_views.saved_view_tag(ui_views.RUNS_VIEW_ID, "dlnet: every training run", ui_views.runs_view_state(params))
     tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def run_address(uri: str, experiment: str, run_id: str) -> str:
+    """The line a single run ends with: where to see it in the UI."""
+    from dlnet import tracking
+
+    experiment_id = tracking.ensure_experiment(uri, experiment)
+    return f"See it in the UI ({ui_command(uri)}): {ui_views.run_url(ui_base(uri), experiment_id, run_id)}"
 
 
 def ui_base(uri: str) -> str:

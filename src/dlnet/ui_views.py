@@ -47,8 +47,7 @@ RUN_NAME_COLUMN = "attributes.`Run Name`"
 FIXED_COLUMNS = (RUN_NAME_COLUMN, "runDateAndNestInfo", "duration")
 # What a training run is judged by, as columns after the params.
 RESULT_METRICS = ("val/accuracy", "val/loss", "epochs_run")
-# Every training run logs `epochs_run`; a sweep's parent run logs none. Filtering on it also lists
-# the runs flat (a parent and its runs nest, folded, whenever both are listed).
+# Every training run logs `epochs_run`; a sweep's parent run logs none.
 TRAINING_RUNS = "metrics.`epochs_run` > 0"
 
 
@@ -59,11 +58,16 @@ def run_columns(params: list[str], metrics: tuple[str, ...] | list[str] = RESULT
             "columnWidths": {RUN_NAME_COLUMN: 220}}
 
 
-def runs_view_state(params: list[str]) -> dict[str, Any]:
-    """The experiment's runs page: every training run, newest first, with `params` and the results as columns."""
+def runs_view_state(params: list[str], metric: str = "val/accuracy") -> dict[str, Any]:
+    """The experiment's runs page: every training run, best `metric` first, `params` and results as columns.
+
+    Sorted by creation time, the UI would nest a sweep's runs under its parent run, folded (a saved
+    view cannot unfold them: MLflow 3.17 drops `runsExpanded` when it opens one); sorted by a
+    metric, it lists them all.
+    """
     return {
         "searchFilter": TRAINING_RUNS,
-        "orderByKey": "attributes.start_time",
+        "orderByKey": metric_key(metric),
         "orderByAsc": False,
         **run_columns(params),
         "runsHiddenMode": "SHOW_ALL",
