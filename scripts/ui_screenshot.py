@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--height", type=int, default=1300)
     args = parser.parse_args(argv)
 
-    if not (args.project / "data" / "scaled" / "meta.json").is_file():
+    if not any((args.project / "data" / "scaled").glob("*/meta.json")):
         sys.exit(f"{args.project}: no data/scaled yet; run `make repro` first")
     if find_chromium() is None:
         sys.exit(MISSING_CHROMIUM)
@@ -98,8 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             runs_height = max(args.height, 330 + 33 * (len(children) + 1))
             with chromium() as browser:
                 runs = shoot(browser, runs_page, names, args.out / "mlflow-runs.png", (args.width, runs_height))
-                compare = shoot(browser, sweep_charts, ["Parallel Coordinates", "val/loss", "train/loss"],
-                                args.out / "mlflow-compare.png", (args.width, args.height), settle_ms=4000)
+                compare = shoot(
+                    browser,
+                    sweep_charts,
+                    ["Parallel Coordinates", "val/loss", "train/loss"],
+                    args.out / "mlflow-compare.png",
+                    (args.width, args.height),
+                    settle_ms=4000,
+                )
     for path in (runs, compare):
         print(f"wrote {path}")
     return 0

@@ -30,9 +30,17 @@ LOOPBACK = "127.0.0.1"
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; .ci/run installs it
 # Root in a container (no sandbox), no GPU, a closed network: nothing that phones home.
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run", "--no-default-browser-check",
-    "--disable-extensions", "--mute-audio", "--hide-scrollbars",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
 ]
 VIEWPORT = (1600, 1000)
 MISSING_CHROMIUM = (
@@ -68,6 +76,7 @@ def stop_group(process: subprocess.Popen, grace: float = 10) -> None:
 
 # --- the MLflow server ---------------------------------------------------------------------------
 
+
 def server_env() -> dict[str, str]:
     """The server's environment: no inherited tracking URI, no telemetry, no job runner.
 
@@ -82,8 +91,15 @@ def server_env() -> dict[str, str]:
 class MlflowServer:
     """`mlflow server` over `store_uri` on 127.0.0.1; a context manager that always stops it."""
 
-    def __init__(self, store_uri: str, *, port: int | None = None, log_path: Path | None = None,
-                 cwd: Path | None = None, startup_timeout: float = 90.0):
+    def __init__(
+        self,
+        store_uri: str,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+        startup_timeout: float = 90.0,
+    ):
         self.store_uri = store_uri
         self.port = port or free_port()
         self.log_path = Path(log_path) if log_path else None
@@ -97,15 +113,31 @@ class MlflowServer:
         return f"http://{LOOPBACK}:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store_uri,
-                "--host", LOOPBACK, "--port", str(self.port), "--workers", "1"]
+        return [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            self.store_uri,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
 
     def start(self) -> "MlflowServer":
         if self.log_path:
             self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            self.command(), cwd=self.cwd, env=server_env(), stdin=subprocess.DEVNULL,
-            stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            self.command(),
+            cwd=self.cwd,
+            env=server_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends the server and its workers
         )
         self._wait_healthy()
@@ -165,8 +197,12 @@ class MlflowServer:
         runs: list[dict] = []
         token = None
         while True:
-            body: dict[str, Any] = {"experiment_ids": [experiment_id], "filter": filter_string, "max_results": 1000,
-                                    "order_by": order_by or []}
+            body: dict[str, Any] = {
+                "experiment_ids": [experiment_id],
+                "filter": filter_string,
+                "max_results": 1000,
+                "order_by": order_by or [],
+            }
             if token:
                 body["page_token"] = token
             page = self.api("runs/search", body)
@@ -190,6 +226,7 @@ class DlnetUi(MlflowServer):
 
 
 # --- Chromium, through Playwright ----------------------------------------------------------------
+
 
 def find_chromium() -> str | None:
     """The Chromium executable: $DLNET_CHROMIUM, else Debian's /usr/bin/chromium, else `chromium` on PATH."""
@@ -216,7 +253,9 @@ def chromium() -> Iterator[Any]:
 
 
 @contextmanager
-def open_page(browser: Any, url: str, *, viewport: tuple[int, int] = VIEWPORT, timeout_ms: float = 60_000) -> Iterator[Any]:
+def open_page(
+    browser: Any, url: str, *, viewport: tuple[int, int] = VIEWPORT, timeout_ms: float = 60_000
+) -> Iterator[Any]:
     """`url` in a fresh browser context: no cookies, no local storage, as a new user opens it."""
     context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     context.set_default_timeout(timeout_ms)

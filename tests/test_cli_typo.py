@@ -5,10 +5,13 @@ import pytest
 from conftest import BIN, run_tool, sqlite_uri
 
 
-@pytest.mark.parametrize(("arguments", "meant"), [
-    (["optim.lrr=0.1"], "optim.lr"),
-    (["-m", "trian.epochs=2,3"], "train.epochs"),
-])
+@pytest.mark.parametrize(
+    ("arguments", "meant"),
+    [
+        (["optim.lrr=0.1"], "optim.lr"),
+        (["-m", "trian.epochs=2,3"], "train.epochs"),
+    ],
+)
 def test_a_typo_names_the_key_it_meant(built_project, tmp_path, arguments, meant):
     store = tmp_path / "mlflow.db"
     done = run_tool([str(BIN / "dlnet-train"), *arguments, f"tracking.uri={sqlite_uri(store)}"], built_project)

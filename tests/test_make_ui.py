@@ -16,9 +16,15 @@ def test_make_ui_serves_the_store_quietly_and_stops_cleanly_on_ctrl_c(tmp_path):
     ensure_experiment(uri, "dlnet")
     port = free_port()
     # A session of its own: the SIGINT below reaches make and its children as a terminal's Ctrl-C does.
-    process = subprocess.Popen(["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={uri}"], cwd=REPO,
-                               env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", "ui", f"PORT={port}", f"STORE={uri}"],
+        cwd=REPO,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         first_line = process.stdout.readline()
         assert f"MLflow UI: http://127.0.0.1:{port}" in first_line

@@ -52,7 +52,7 @@ class Served:
 def on_server(address: str, base: str) -> str:
     """A printed address (for the default port) on the test's server."""
     parts = urllib.parse.urlsplit(address)
-    return base + address[len(f"{parts.scheme}://{parts.netloc}"):]
+    return base + address[len(f"{parts.scheme}://{parts.netloc}") :]
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +62,19 @@ def served(built_project, tmp_path_factory):
     folder = tmp_path_factory.mktemp("ui")
     store = sqlite_uri(folder / "mlflow.db")
     done = run_tool(
-        [str(BIN / "dlnet-train"), "-m", f"optim.lr={','.join(LRS)}", f"model.hidden_units={','.join(WIDTHS)}",
-         f"batch={','.join(BATCHES)}", f"train.epochs={EPOCHS}", f"tracking.uri={store}",
-         f"hydra.sweep.dir={folder / 'sweep'}"],
-        built_project, timeout=300, check=True,
+        [
+            str(BIN / "dlnet-train"),
+            "-m",
+            f"optim.lr={','.join(LRS)}",
+            f"model.hidden_units={','.join(WIDTHS)}",
+            f"batch={','.join(BATCHES)}",
+            f"train.epochs={EPOCHS}",
+            f"tracking.uri={store}",
+            f"hydra.sweep.dir={folder / 'sweep'}",
+        ],
+        built_project,
+        timeout=300,
+        check=True,
     )
     sweep_printed = dict(re.findall(r"^\s+(runs|charts|best run):\s+(http\S+)$", done.stdout, re.M))
     assert set(sweep_printed) == {"runs", "charts", "best run"}, done.stdout
@@ -170,7 +179,8 @@ def test_the_sweep_runs_address_lists_its_runs_best_first(served, browser):
 
 def chart_card(page, title: str):
     return page.locator('[data-testid="experiment-view-compare-runs-card"]').filter(
-        has=page.get_by_text(title, exact=True))
+        has=page.get_by_text(title, exact=True)
+    )
 
 
 def scroll_to_card(page, title: str, tries: int = 20):
@@ -183,7 +193,10 @@ def scroll_to_card(page, title: str, tries: int = 20):
         page.locator('[data-testid="experiment-view-compare-runs-card"]').last.hover()
         page.mouse.wheel(0, 400)
         page.wait_for_timeout(500)
-    titles = [text.splitlines()[0] for text in page.locator('[data-testid="experiment-view-compare-runs-card"]').all_inner_texts()]
+    titles = [
+        text.splitlines()[0]
+        for text in page.locator('[data-testid="experiment-view-compare-runs-card"]').all_inner_texts()
+    ]
     raise AssertionError(f"no chart {title!r} on the page, only {titles}")
 
 
@@ -230,7 +243,8 @@ def test_the_best_run_address_opens_the_run_in_the_model_training_view(served, b
 
 def test_the_parent_run_page_shows_its_params(served, browser):
     run_page = on_server(served.sweep_printed["best run"], served.ui.url).replace(
-        served.sweep_printed["best run"].split("/runs/")[1].split("?")[0], served.parent["info"]["run_id"])
+        served.sweep_printed["best run"].split("/runs/")[1].split("?")[0], served.parent["info"]["run_id"]
+    )
     with open_page(browser, run_page) as page:
         wait_for_texts(page, [PARENT_NAME])
         assert_model_training_view(page)

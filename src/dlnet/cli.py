@@ -13,6 +13,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -41,9 +42,10 @@ def task(cfg: DictConfig) -> float:
     from dlnet.tracking import TrackingError
 
     hydra_cfg = HydraConfig.get()
-    parent = os.environ.get(PARENT_RUN_ENV) if hydra_cfg.mode.name == "MULTIRUN" else None
+    multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
+    parent = os.environ.get(PARENT_RUN_ENV) if multirun else None
     swept = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k] if parent else []
-    container = OmegaConf.to_container(cfg, resolve=True)
+    container = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     if parent and os.environ.get(TRACKING_URI_ENV):
         container["tracking"]["uri"] = os.environ[TRACKING_URI_ENV]
     try:
@@ -86,7 +88,7 @@ def unknown_key(arguments: list[str]) -> str | None:
 
     from dlnet.config import Config, flatten
 
-    schema = OmegaConf.to_container(OmegaConf.structured(Config))
+    schema = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(Config)))
     keys = list(flatten(schema))
     groups = {*schema, "experiment", "sweep"}
     candidates = [a for a in arguments if "=" in a and not a.startswith("-")]

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -93,7 +93,8 @@ def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
 
     composed = []
     for overrides in jobs:
-        cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=overrides), resolve=True)
+        composition = compose(config_name=config_name, overrides=overrides)
+        cfg = cast(dict[str, Any], OmegaConf.to_container(composition, resolve=True))
         try:
             check_data(project_root(), validate(cfg))
         except INPUT_ERRORS as error:
@@ -163,27 +164,29 @@ class MlflowSweep(Callback):
 
         from dlnet.config import flatten
 
-        return flatten(OmegaConf.to_container(compose(config_name=config_name, overrides=[]), resolve=True))
+        composed = OmegaConf.to_container(compose(config_name=config_name, overrides=[]), resolve=True)
+        return flatten(cast(dict[str, Any], composed))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.parent_run_id is None:
+        uri, experiment_id, parent_run_id = self.uri, self.experiment_id, self.parent_run_id
+        if parent_run_id is None or uri is None or experiment_id is None:
             return
         from dlnet import tracking
 
         try:
-            rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
-            log_sweep_report(self.uri, self.parent_run_id, rows, curves)
-            save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.view_name, self.varying)
-            save_runs_view(self.uri, self.experiment_id)
-            print(report(rows, self.uri, self.experiment_id, self.parent_run_id), flush=True)
+            rows, curves = collect(uri, experiment_id, parent_run_id)
+            log_sweep_report(uri, parent_run_id, rows, curves)
+            save_sweep_view(uri, experiment_id, parent_run_id, self.view_name, self.varying)
+            save_runs_view(uri, experiment_id)
+            print(report(rows, uri, experiment_id, parent_run_id), flush=True)
         finally:
-            tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
+            tracking.end_parent_run(uri, parent_run_id, "FINISHED")
             for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
                 os.environ.pop(key, None)
             self.parent_run_id = None
 
 
-def _number(text: str | None) -> Any:
+def _number(text: Any) -> Any:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -311,7 +314,8 @@ def save_runs_view(uri: str, experiment_id: str) -> None:
             column = GROUP_COLUMNS.get(key, key)
             if "." in column and column not in params:
                 params.append(column)
-    key, value = ui_views.saved_view_tag(ui_views.RUNS_VIEW_ID, "dlnet: every training run", ui_views.runs_view_state(params))
+    state = ui_views.runs_view_state(params)
+    key, value = ui_views.saved_view_tag(ui_views.RUNS_VIEW_ID, "dlnet: every training run", state)
     tracking.set_experiment_tag(uri, experiment_id, key, value)
 
 

@@ -80,8 +80,22 @@ def main(argv: list[str] | None = None) -> int:
     # Deprecation warnings about MLflow's own imports (of Starlette) tell a user nothing.
     warnings = "ignore::DeprecationWarning,ignore:starlette.middleware.wsgi is deprecated"
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", "PYTHONWARNINGS": warnings}
-    command = [mlflow, "ui", "--backend-store-uri", uri, "--registry-store-uri", uri, "--host", HOST,
-               "--port", str(args.port), "--workers", "1", "--uvicorn-opts", QUIET]
+    command = [
+        mlflow,
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--registry-store-uri",
+        uri,
+        "--host",
+        HOST,
+        "--port",
+        str(args.port),
+        "--workers",
+        "1",
+        "--uvicorn-opts",
+        QUIET,
+    ]
     return serve(command, env)
 
 

@@ -54,8 +54,11 @@ TRAINING_RUNS = "metrics.`epochs_run` > 0"
 def run_columns(params: list[str], metrics: tuple[str, ...] | list[str] = RESULT_METRICS) -> dict[str, Any]:
     """Table state showing `params` then `metrics` as columns, after the run's name, date and duration."""
     selected = [*(param_key(p) for p in params), *(metric_key(m) for m in metrics)]
-    return {"selectedColumns": selected, "columnOrder": [*FIXED_COLUMNS, *selected],
-            "columnWidths": {RUN_NAME_COLUMN: 220}}
+    return {
+        "selectedColumns": selected,
+        "columnOrder": [*FIXED_COLUMNS, *selected],
+        "columnWidths": {RUN_NAME_COLUMN: 220},
+    }
 
 
 def runs_view_state(params: list[str], metric: str = "val/accuracy") -> dict[str, Any]:
@@ -75,8 +78,13 @@ def runs_view_state(params: list[str], metric: str = "val/accuracy") -> dict[str
     }
 
 
-def sweep_view_state(parent_run_id: str, *, params: list[str], metric: str = "val/accuracy",
-                     histories: tuple[str, ...] = ("val/loss", "train/loss")) -> dict[str, Any]:
+def sweep_view_state(
+    parent_run_id: str,
+    *,
+    params: list[str],
+    metric: str = "val/accuracy",
+    histories: tuple[str, ...] = ("val/loss", "train/loss"),
+) -> dict[str, Any]:
     """The runs page's state for comparing one sweep's runs (MLflow 3.17's UI state format).
 
     Table: the sweep's runs only, best `metric` first, with the `params` and the results as
@@ -88,17 +96,42 @@ def sweep_view_state(parent_run_id: str, *, params: list[str], metric: str = "va
     common = {"runsCountToCompare": 100, "deleted": False, "isGenerated": False, "metricSectionId": section}
 
     def line(key: str) -> dict[str, Any]:
-        return {"uuid": f"dlnet-{key.replace('/', '-')}", "type": "LINE", "metricKey": key, "selectedMetricKeys": [key],
-                "displayName": key, "xAxisKey": "step", "selectedXAxisMetricKey": "", "xAxisScaleType": "linear",
-                "scaleType": "linear", "lineSmoothness": 0, "yAxisKey": "metric", "yAxisExpressions": [], "range": {},
-                **common}
+        return {
+            "uuid": f"dlnet-{key.replace('/', '-')}",
+            "type": "LINE",
+            "metricKey": key,
+            "selectedMetricKeys": [key],
+            "displayName": key,
+            "xAxisKey": "step",
+            "selectedXAxisMetricKey": "",
+            "xAxisScaleType": "linear",
+            "scaleType": "linear",
+            "lineSmoothness": 0,
+            "yAxisKey": "metric",
+            "yAxisExpressions": [],
+            "range": {},
+            **common,
+        }
 
     def scatter(param: str) -> dict[str, Any]:
-        return {"uuid": f"dlnet-scatter-{param}", "type": "SCATTER", "xaxis": {"key": param, "type": "PARAM"},
-                "yaxis": {"key": metric, "type": "METRIC"}, "displayName": f"{metric} by {param}", **common}
+        return {
+            "uuid": f"dlnet-scatter-{param}",
+            "type": "SCATTER",
+            "xaxis": {"key": param, "type": "PARAM"},
+            "yaxis": {"key": metric, "type": "METRIC"},
+            "displayName": f"{metric} by {param}",
+            **common,
+        }
 
-    parallel = {"uuid": "dlnet-parallel", "type": "PARALLEL", "selectedParams": list(params),
-                "selectedMetrics": [metric], "displayName": "Parallel coordinates", "showAllRuns": True, **common}
+    parallel = {
+        "uuid": "dlnet-parallel",
+        "type": "PARALLEL",
+        "selectedParams": list(params),
+        "selectedMetrics": [metric],
+        "displayName": "Parallel coordinates",
+        "showAllRuns": True,
+        **common,
+    }
     numeric = [p for p in params if p in NUMERIC_PARAMS]
     charts = [line(histories[0]), parallel, *(line(key) for key in histories[1:]), *(scatter(p) for p in numeric)]
     return {
@@ -108,16 +141,26 @@ def sweep_view_state(parent_run_id: str, *, params: list[str], metric: str = "va
         **run_columns(params),
         "runsHiddenMode": "SHOW_ALL",  # chart every run of the sweep, not the first ten
         "compareRunCharts": charts,
-        "compareRunSections": [{"uuid": section, "name": "sweep", "display": True, "isReordered": True,
-                                "columns": 2, "cardHeight": 420}],
+        "compareRunSections": [
+            {"uuid": section, "name": "sweep", "display": True, "isReordered": True, "columns": 2, "cardHeight": 420}
+        ],
         "isAccordionReordered": True,
         "hideEmptyCharts": True,
     }
 
 
 # Params whose values are numbers (a scatter plot's axis); the others are categories.
-NUMERIC_PARAMS = {"optim.lr", "model.hidden_units", "batch.size", "train.epochs", "train.seed", "data.val_fraction",
-                  "data.test_fraction", "data.split_seed", "model.threshold"}
+NUMERIC_PARAMS = {
+    "optim.lr",
+    "model.hidden_units",
+    "batch.size",
+    "train.epochs",
+    "train.seed",
+    "data.val_fraction",
+    "data.test_fraction",
+    "data.split_seed",
+    "model.threshold",
+}
 
 
 def saved_view_tag(view_id: str, name: str, state: Mapping[str, Any], *, now_ms: int | None = None) -> tuple[str, str]:
