@@ -40,8 +40,8 @@ def _children(uri: str) -> list[Any]:
 
 def _error_line(stderr: str) -> str:
     """The exception line of a failed command's stderr (its last line naming an Error or Exception)."""
-    lines = [l.strip() for l in stderr.splitlines() if l.strip() and not l.startswith((" ", "\t", "("))]
-    named = [l for l in lines if "Error" in l or "Exception" in l]
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and not ln.startswith((" ", "\t", "("))]
+    named = [ln for ln in lines if "Error" in ln or "Exception" in ln]
     return ((named or lines or ["(no output)"])[-1])[:400]
 
 

@@ -123,7 +123,7 @@ def test_single_run_is_a_top_level_run(built_project, tmp_path):
     inputs = run.inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.digest
     # one summary line: name, epochs, accuracies, time, run id
-    assert f"[lr=0.3 h=15 mini] 3 epochs, val acc" in done.stdout and run.info.run_id in done.stdout
+    assert "[lr=0.3 h=15 mini] 3 epochs, val acc" in done.stdout and run.info.run_id in done.stdout
     assert "\r" not in done.stdout + done.stderr  # no progress bar when not at a terminal
 
 

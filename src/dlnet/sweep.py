@@ -14,8 +14,9 @@ import math
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -51,6 +52,38 @@ def _describe(swept: list[str], jobs: list[list[str]]) -> str:
     return f"sweep {shape} = {len(jobs)} runs"
 
 
+def fixed_and_varying(composed: list[dict[str, Any]], swept: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The flattened params every job shares (with their values), and the keys whose values differ.
+
+    The varying keys come in the order they were swept (`batch` stands for `batch.name`, `batch.size`).
+    """
+    from dlnet.config import flatten
+
+    flats = [flatten(cfg) for cfg in composed]
+    keys = list(flats[0]) if flats else []
+    varying = [key for key in keys if any(flat.get(key) != flats[0][key] for flat in flats[1:])]
+    fixed = {key: flats[0][key] for key in keys if key not in varying}
+
+    def sweep_order(key: str) -> int:
+        return next((i for i, s in enumerate(swept) if key == s or key.startswith(f"{s}.")), len(swept))
+
+    return fixed, sorted(varying, key=sweep_order)
+
+
+# Short names for fixed values in a sweep's view name: `epochs=200`.
+FIXED_SHORT = {"train.epochs": "epochs", "train.seed": "seed", "optim.lr": "lr", "model.hidden_units": "h"}
+
+
+def view_name(name: str, fixed: dict[str, Any], defaults: dict[str, Any], started: datetime) -> str:
+    """When and what: `2026-05-14 10:32:05 · sweep lr(3) × h(3) = 9 runs · epochs=200 batch.name=mini`.
+
+    Fixed values that differ from the configuration's defaults are named (where the store is, is not).
+    """
+    changed = [f"{FIXED_SHORT.get(key, key)}={value}" for key, value in fixed.items()
+               if not key.startswith("tracking.") and key in defaults and defaults[key] != value]
+    return " · ".join([f"{started:%Y-%m-%d %H:%M:%S}", name, *([" ".join(changed)] if changed else [])])
+
+
 def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Compose and validate every job's config (and its data) before the first one starts."""
     from hydra import compose
@@ -78,7 +111,7 @@ def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
             bases[groups] = compose(config_name=config_name, overrides=list(groups))
         job_cfg = copy.deepcopy(bases[groups])
         ConfigLoaderImpl._apply_overrides_to_config([o for o, choice in zip(parsed, chooses) if not choice], job_cfg)
-        cfg = OmegaConf.to_container(job_cfg, resolve=True)
+        cfg = cast(dict[str, Any], OmegaConf.to_container(job_cfg, resolve=True))
         try:
             check_data(project_root(), validate(cfg))
         except INPUT_ERRORS as error:
@@ -98,6 +131,8 @@ class MlflowSweep(Callback):
         self.name = ""
         self.swept: list[str] = []
         self.register = True  # tracking.register: the best run becomes dlnet-<data set>@champion
+        self.view_name = ""
+        self.varying: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on with the jobs;
@@ -133,6 +168,9 @@ class MlflowSweep(Callback):
         self.swept = swept
         study_tags = {"dlnet.sweep.jobs": self.study["n_trials"], "dlnet.study.name": self.study["study_name"],
                       "dlnet.study.storage": search.storage_of(self.study)} if self.study else {}
+        fixed, self.varying = fixed_and_varying(composed, swept)
+        defaults = self._defaults(config.hydra.job.config_name)
+        self.view_name = view_name(name, fixed, defaults, datetime.now())
         self.parent_run_id = tracking.start_parent_run(
             self.uri, self.experiment_id, name,
             tags={
@@ -145,28 +183,41 @@ class MlflowSweep(Callback):
                 **study_tags,
             },
         )
+        # The parent carries what every run of the sweep shares, and what was swept.
+        tracking.parent_logger(self.uri, self.parent_run_id).log_params({**fixed, "sweep.keys": ", ".join(swept)})
         os.environ[PARENT_RUN_ENV] = self.parent_run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(swept)
         os.environ[TRACKING_URI_ENV] = self.uri
         print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
 
+    @staticmethod
+    def _defaults(config_name: str) -> dict[str, Any]:
+        from hydra import compose
+
+        from dlnet.config import flatten
+
+        composed = OmegaConf.to_container(compose(config_name=config_name, overrides=[]), resolve=True)
+        return flatten(cast(dict[str, Any], composed))
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.parent_run_id is None:
+        uri, experiment_id, parent_run_id = self.uri, self.experiment_id, self.parent_run_id
+        if parent_run_id is None or uri is None or experiment_id is None:
             return
         from dlnet import tracking
 
         try:
-            rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
-            champions = crown(self.uri, self.parent_run_id, rows, register=self.register)
-            log_sweep_report(self.uri, self.parent_run_id, rows, curves, heatmap=self.study is None)
-            save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
-            print(report(rows, self.uri, self.experiment_id, self.parent_run_id, champions), flush=True)
+            rows, curves = collect(uri, experiment_id, parent_run_id)
+            champions = crown(uri, parent_run_id, rows, register=self.register)
+            log_sweep_report(uri, parent_run_id, rows, curves, heatmap=self.study is None)
+            save_sweep_view(uri, experiment_id, parent_run_id, self.view_name, self.varying)
+            save_runs_view(uri, experiment_id)
+            print(report(rows, uri, experiment_id, parent_run_id, champions), flush=True)
             if self.study:
                 from dlnet import search
 
-                print(search.log_study(self.uri, self.parent_run_id, self.study, rows), flush=True)
+                print(search.log_study(uri, parent_run_id, self.study, rows), flush=True)
         finally:
-            tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
+            tracking.end_parent_run(uri, parent_run_id, "FINISHED")
             for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV):
                 os.environ.pop(key, None)
             self.parent_run_id = None
@@ -183,7 +234,7 @@ def check_corners(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any
         raise SweepError(f"search space: {str(error).splitlines()[0]}") from None
 
 
-def _number(text: str | None) -> Any:
+def _number(text: Any) -> Any:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -331,6 +382,7 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
     import pandas as pd
 
     diverged = sum(r["status"] == "FAILED" for r in rows)
+    best = next((r for r in rows if not math.isnan(r["val/accuracy"])), None)
     killed = sum(r["status"] == "KILLED" for r in rows)
     pruned = sum(r["status"] == "PRUNED" for r in rows)
     columns = ["run", "epochs", "val/accuracy", "val/loss", "time/train_seconds", "status"]
@@ -347,25 +399,63 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
         "",
         *champion_lines(champions or {}),
         f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({uri}).",
-        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view:",
-        "  " + ui_views.view_url(ui_base(uri), experiment_id, ui_views.sweep_view_id(parent_run_id), charts=True),
+        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view",
+        *sweep_addresses(ui_base(uri), experiment_id, parent_run_id, best["run_id"] if best else None),
     ]
     return "\n".join(lines)
 
 
+def sweep_addresses(base: str, experiment_id: str, parent_run_id: str, best_run_id: str | None) -> list[str]:
+    """Where to look in the UI: the sweep's runs table, its charts, and its best run."""
+    view_id = ui_views.sweep_view_id(parent_run_id)
+    lines = [f"  runs:     {ui_views.view_url(base, experiment_id, view_id)}",
+             f"  charts:   {ui_views.view_url(base, experiment_id, view_id, charts=True)}"]
+    if best_run_id:
+        lines.append(f"  best run: {ui_views.run_url(base, experiment_id, best_run_id)}")
+    return lines
 
-# The params the UI's sweep view shows as columns and parallel coordinates.
-VIEW_PARAMS = ["optim.lr", "model.hidden_units", "batch.name"]
 
 
-def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, swept: list[str]) -> None:
-    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu)."""
+# The params the runs page always shows as columns; the keys any sweep swept are added.
+RUNS_PAGE_PARAMS = ["optim.lr", "model.hidden_units", "batch.name", "train.epochs"]
+# A swept config group (`batch=full,mini`) shows as the param that names its choice.
+GROUP_COLUMNS = {"batch": "batch.name", "data": "data.name", "scale": "scale.method"}
+
+
+def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, varying: list[str]) -> None:
+    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu).
+
+    Its columns and parallel coordinates are the params whose values differ between the runs.
+    """
     from dlnet import tracking
 
-    extra = [key for key in swept if key not in ("optim.lr", "model.hidden_units", "batch", "batch.name")]
-    state = ui_views.sweep_view_state(parent_run_id, params=VIEW_PARAMS + extra)
+    params = [key for key in varying if key != "batch.size"] or varying  # batch.size follows batch.name
+    state = ui_views.sweep_view_state(parent_run_id, params=params)
     key, value = ui_views.saved_view_tag(ui_views.sweep_view_id(parent_run_id), name, state)
     tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def save_runs_view(uri: str, experiment_id: str) -> None:
+    """Save the experiment's runs page as a view: every training run, with the params any sweep swept."""
+    from dlnet import tracking
+
+    params = list(RUNS_PAGE_PARAMS)
+    for parent in tracking.sweep_parents(uri, experiment_id):
+        for key in filter(None, (k.strip() for k in parent["params"].get("sweep.keys", "").split(","))):
+            column = GROUP_COLUMNS.get(key, key)
+            if "." in column and column not in params:
+                params.append(column)
+    state = ui_views.runs_view_state(params)
+    key, value = ui_views.saved_view_tag(ui_views.RUNS_VIEW_ID, "dlnet: every training run", state)
+    tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def run_address(uri: str, experiment: str, run_id: str) -> str:
+    """The line a single run ends with: where to see it in the UI."""
+    from dlnet import tracking
+
+    experiment_id = tracking.ensure_experiment(uri, experiment)
+    return f"See it in the UI ({ui_command(uri)}): {ui_views.run_url(ui_base(uri), experiment_id, run_id)}"
 
 
 def ui_base(uri: str) -> str:

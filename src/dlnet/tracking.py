@@ -453,6 +453,24 @@ def latest_sweep(uri: str, experiment_id: str) -> tuple[str, str] | None:
     return (found[0].info.run_id, found[0].info.run_name) if found else None
 
 
+def best_child(uri: str, experiment_id: str, parent_run_id: str, metric: str = "val/accuracy") -> str | None:
+    """The id of the sweep's run with the highest `metric`, if any run has it."""
+    found = client(uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=1,
+        order_by=[f"metrics.`{metric}` DESC"],
+    )
+    return found[0].info.run_id if found and metric in found[0].data.metrics else None
+
+
+def sweep_parents(uri: str, experiment_id: str) -> list[dict[str, Any]]:
+    """Every sweep parent run of the experiment (as `run_summary` dicts), newest first."""
+    found = client(uri).search_runs(
+        [experiment_id], filter_string="tags.`dlnet.sweep` = 'parent'", max_results=50000,
+        order_by=["attributes.start_time DESC"],
+    )
+    return [run_summary(run) for run in found]
+
+
 def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
     return [(m.step, m.value) for m in client(uri).get_metric_history(run_id, key)]
 
