@@ -46,8 +46,9 @@ from numba import njit
 
 # Numba caches beside the source by default, in src/dlnet/__pycache__, a folder the DVC `train`
 # stage hashes: keep the cache in the user's cache folder instead, unless NUMBA_CACHE_DIR is set.
-if not numba.config.CACHE_DIR:
-    numba.config.CACHE_DIR = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlnet" / "numba")
+if not numba.config.CACHE_DIR:  # type: ignore[attr-defined]  # set from the environment at import
+    numba.config.CACHE_DIR = str(  # type: ignore[attr-defined]
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlnet" / "numba")
 
 
 @njit(cache=True, inline="always")
