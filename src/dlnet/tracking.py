@@ -35,6 +35,11 @@ HEARTBEAT_SECONDS = 60
 # A RUNNING run on another machine whose heartbeat is older than this is taken for dead.
 STALE_AFTER_SECONDS = 30 * 60
 STATUS_REASON_TAG = "dlnet.status_reason"
+# MLflow retries a failed request 7 times with a 120 s timeout each: a server that is gone held a
+# run for minutes. Shorter defaults (a user's own settings win) bound every wait on the store and
+# still ride out a server restart of about a minute; once a request fails, a run stops sending.
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "15")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "5")
 
 
 class TrackingError(RuntimeError):
