@@ -17,7 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import BIN, run_tool, sqlite_uri, tool_env
-from dlnet.browser import free_port
+from mlflow_ui import free_port
 from dlnet.data.original import FEATURES
 
 CHAMPION = "models:/dlnet-original@champion"
