@@ -22,7 +22,7 @@ from dlnet.lineage import project_root
 
 HOST = "127.0.0.1"
 # uvicorn (mlflow ui's server) without its access log: one line per request floods the console.
-QUIET = "--log-level warning --no-access-log"
+QUIET = "--log-level warning --no-access-log --timeout-graceful-shutdown 5"
 
 
 def addresses(uri: str, experiment: str, base: str) -> list[str]:
