@@ -70,9 +70,9 @@ def _untracked(root: Path, config) -> Any:
 # as training).
 PARTS = (
     ("training loop, with its logging callback", "dlnet.training", ("train",)),
-    ("reading the scaled data", "dlnet.data.dataset", ("load_scaled",)),
-    ("config checks", "dlnet.job", ("validate", "check_data", "_as_dict", "flatten")),
-    ("lineage: git state and data digests", "dlnet.job", ("git_state", "dvc_digest", "files_digest")),
+    ("reading and checking the data (cells, digests)", "dlnet.job", ("check_data",)),
+    ("config checks", "dlnet.job", ("validate", "_as_dict", "flatten")),
+    ("lineage: git state and DVC digest", "dlnet.job", ("git_state", "dvc_digest")),
     ("final metrics (scikit-learn)", "dlnet.metrics", ("classification_metrics", "confusion")),
     ("plots (loss curve, confusion matrix)", "dlnet.plots", ("loss_curve", "confusion_matrix_plot")),
     ("MLflow: experiment, run start and end", "mlflow.tracking.MlflowClient", ("create_run", "set_terminated")),
@@ -171,7 +171,8 @@ def _model_cost(uri: str, experiment_id: str, root: Path, cfg: dict[str, Any], r
             logger.log_params(flatten(job._as_dict(config)))
             logger.log_metrics(final, step=100)
             start = time.perf_counter()
-            job.log_model(uri, logger.run_id, net, config, folder, splits["train"].X, step=100, metrics=final)
+            job.log_model(uri, logger.run_id, net, config, (folder / "scaler.json").read_bytes(), splits["train"].X,
+                          step=100, metrics=final)
             seconds.append(time.perf_counter() - start)
     return seconds
 
