@@ -91,8 +91,8 @@ def test_a_second_signal_during_the_clean_up_still_ends_the_run(built_project, t
     process.send_signal(stop)
     time.sleep(0.02)  # the first one is being handled: the run is being ended
     process.send_signal(stop)
-    code, _ = finish(process)
-    assert code in (exits.INTERRUPTED, exits.TERMINATED)
+    code, err = finish(process)
+    assert code in (exits.INTERRUPTED, exits.TERMINATED), err
     (run,) = runs_of(uri)
     assert run.info.status == "KILLED"
 

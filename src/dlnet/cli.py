@@ -138,12 +138,15 @@ def main() -> None:
             _stop_workers()
             _end_open_sweep("KILLED", f"the sweep was {exits.interrupt_reason(interrupt)}")
         print(exits.interrupt_reason(interrupt), file=sys.stderr)
+        exits.ignore_stop_signals()
         raise SystemExit(exits.interrupt_code(interrupt)) from None
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             with exits.signals_held():
                 _stop_workers()
                 _end_open_sweep("FAILED", f"the sweep stopped (exit code {exit_.code})")
+        if exits.stopping():
+            exits.ignore_stop_signals()
         raise
     if _single_run.get("status") == "FAILED":
         raise SystemExit(exits.DIVERGED)

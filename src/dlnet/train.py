@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return exits.TRACKING_FAILED
     except KeyboardInterrupt as interrupt:
         print(exits.interrupt_reason(interrupt), file=sys.stderr)
+        exits.ignore_stop_signals()
         return exits.interrupt_code(interrupt)
     write_reports(root, result, history)
     write_model(root, result)
