@@ -135,7 +135,7 @@ def test_joblib_launcher_on_a_fresh_store_loses_nothing(built_project, tmp_path)
     [
         ("optim.lr=interval(1.0,0.01)", "low 1 > high 0.01"),
         ("optim.lr=tag(log,interval(0,1))", "a log scale needs low > 0"),
-        ("optim.lrr=interval(0.01,1)", "unknown key 'optim.lrr'"),
+        ("optim.lrr=interval(0.01,1)", "'optim.lrr' is not a config key: did you mean optim.lr?"),
         ("model.hidden_units=int(interval(0,8))", "model.hidden_units=0 is not allowed"),
     ],
 )
