@@ -207,7 +207,8 @@ def run_job(
     # A queued `dvc exp run` trains in a temporary copy; DVC_ROOT names the project it came from,
     # whose store must receive the run.
     uri = tracking.store_uri(Path(os.environ.get("DVC_ROOT") or root), config.tracking.uri)
-    experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
+    # A sweep's controller looked for dead runs once, before its jobs: not again in every job.
+    experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment, reap=parent_run_id is None)
     name = run_name(config, swept)
     data_digest = data.digest
     tags = {

@@ -42,25 +42,36 @@ def addresses(uri: str, experiment: str, base: str) -> list[str]:
 
 
 def serve(command: list[str], env: dict[str, str]) -> int:
-    """Run the UI until it ends or Ctrl-C; then stop it with SIGTERM and exit cleanly.
+    """Run the UI until it ends, Ctrl-C or SIGTERM; then stop it and exit cleanly.
 
-    The server runs in a session of its own, so the terminal's Ctrl-C reaches only this process:
-    uvicorn re-raises a SIGINT it caught after shutting down, which ends in a traceback.
+    The server runs in a session of its own, so the terminal's Ctrl-C reaches only this process
+    (uvicorn re-raises a SIGINT it caught after shutting down, which ends in a traceback); this
+    process therefore stops it on every way out, so no server outlives `make ui`.
     """
+    from dlnet import exits
+
+    exits.stop_cleanly_on_signals()
     process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         return process.wait()
     except KeyboardInterrupt:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
         print("\nMLflow UI stopped.", flush=True)
         return 0
+    finally:
+        _stop_server(process)
+
+
+def _stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group, SIGKILL if it is still there after 20 s."""
+    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def main(argv: list[str] | None = None) -> int:
