@@ -15,7 +15,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 export UV_COMPILE_BYTECODE := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test sweep ui server bench bench-smoke browser params clean
+.PHONY: setup repro test lint format sweep search ui server bench bench-smoke browser params clean
 
 setup: $(VENV)/.synced
 
@@ -32,12 +32,27 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 repro: setup
 	dvc repro
 
-test: setup
+test: lint
 	$(BIN)/pytest
+
+# ruff (lint, configured in pyproject.toml) on everything, mypy on src/.
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+# Rewrite the code in ruff's format (120 columns) and apply ruff's safe fixes.
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 # The 27-run preset of conf/sweep/grid.yaml; ARGS adds overrides: make sweep ARGS="train.epochs=100"
 sweep: setup
 	dlnet-train +sweep=grid $(ARGS)
+
+# A 40-trial TPE study with pruning (conf/search/tpe.yaml); run again, it adds 40 trials to the
+# same study. ARGS adds overrides: make search ARGS="hydra.sweeper.n_trials=10"
+search: setup
+	dlnet-train +search=tpe $(ARGS)
 
 # The MLflow UI on the project's store (or STORE=<tracking URI>), on loopback only;
 # it prints the runs page and the latest sweep's comparison view.

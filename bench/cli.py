@@ -21,7 +21,10 @@ from typing import Any
 from bench import machine, report
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("training", "scaling", "tracking", "sweeps", "startup", "scaling_out")
+SECTIONS = ("training", "scaling", "tracking", "sweeps", "startup", "search", "scaling_out")
+# A smoke run leaves out `search`: even at smoke size it runs six dlnet-train commands (a grid, two
+# studies, two evaluation sweeps); `--smoke --only search` runs it alone.
+SMOKE_SECTIONS = tuple(s for s in SECTIONS if s != "search")
 
 
 def _run_section(name: str, smoke: bool, workspace) -> Any:
@@ -49,6 +52,10 @@ def _run_section(name: str, smoke: bool, workspace) -> Any:
         from bench import scaling_out
 
         return scaling_out.run(workspace, smoke)
+    if name == "search":
+        from bench import search
+
+        return search.run(workspace, smoke)
     raise ValueError(name)
 
 
@@ -74,7 +81,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--from-json", type=Path, metavar="JSON",
                         help="measure nothing: judge the goals and write the markdown again from a results file")
     args = parser.parse_args(argv)
-    args.sections = list(SECTIONS)
+    args.sections = list(SMOKE_SECTIONS if args.smoke else SECTIONS)
     if args.only:
         args.sections = [s.strip() for s in args.only.split(",") if s.strip()]
         unknown = [s for s in args.sections if s not in SECTIONS]

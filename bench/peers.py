@@ -1,6 +1,7 @@
 """The contenders: the same two-layer network trained by the same algorithm, five ways.
 
-  dlnet         dlnet.training.train on a dlnet.network.TwoLayerNet
+  dlnet         dlnet.training.train on a dlnet.network.TwoLayerNet (the NumPy engine)
+  compiled      the same, with train.engine=compiled: the same steps as Numba-compiled loops
   floor         a bare NumPy loop with the fewest operations per step: the practical floor
   article       the article's own formulation, written plainly: its loss from Yh and its
                 dLoss_Yh * dSigmoid chain, new arrays for every result as it makes them
@@ -26,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-NAMES = ("dlnet", "floor", "article", "scikit-learn", "pytorch")
+NAMES = ("dlnet", "compiled", "floor", "article", "scikit-learn", "pytorch")
 LABELS = {
     "dlnet": "dlnet",
+    "compiled": "dlnet, compiled engine (Numba)",
     "floor": "bare NumPy (floor)",
     "article": "article (naive)",
     "scikit-learn": "scikit-learn MLPClassifier",
@@ -95,7 +97,7 @@ def _as_params(W1, b1, W2, b2) -> dict[str, np.ndarray]:
 # ----------------------------------------------------------------------------------------------
 
 
-def prepare_dlnet(task: Task) -> Callable[[], Outcome]:
+def prepare_dlnet(task: Task, engine: str = "numpy") -> Callable[[], Outcome]:
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
 
@@ -106,10 +108,14 @@ def prepare_dlnet(task: Task) -> Callable[[], Outcome]:
     def run() -> Outcome:
         net = TwoLayerNet(n, task.hidden, params=task.params, dtype=task.dtype)
         history = train(net, X, Y, lr=task.lr, epochs=task.epochs, strategy=task.strategy,
-                        batch_size=batch_size, seed=task.seed)
+                        batch_size=batch_size, seed=task.seed, engine=engine)
         return Outcome(_as_params(net.W1, net.b1, net.W2, net.b2), history.train_loss, history.epochs_run)
 
     return run
+
+
+def prepare_compiled(task: Task) -> Callable[[], Outcome]:
+    return prepare_dlnet(task, engine="compiled")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -397,6 +403,7 @@ def prepare_torch(task: Task) -> Callable[[], Outcome]:
 
 PREPARE = {
     "dlnet": prepare_dlnet,
+    "compiled": prepare_compiled,
     "floor": prepare_floor,
     "article": prepare_article,
     "scikit-learn": prepare_sklearn,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from bench.peers import LABELS, NAMES
@@ -9,7 +10,14 @@ from bench.peers import LABELS, NAMES
 FLOOR_LIMIT = 1.15
 TRACKING_LIMIT = 1.10
 HELP_LIMIT_S = 1.5
+MODEL_LOG_LIMIT_S = 0.050  # logging a run's packaged model
 SWEEP_FACTOR, SWEEP_EXTRA_S, JOBLIB_SPEEDUP = 1.2, 5.0, 1.6
+MAKE_SWEEP_LIMIT_S = 15.0
+# The compiled engine: an epoch of batch size 1 (32) within this many full-batch epochs, and this
+# much faster than scikit-learn and PyTorch; its numbers within these relative bars of NumPy's.
+COMPILED_OVER_FULL = {"stochastic": 3.0, "mini": 2.0}
+COMPILED_VS_PEERS = {"scikit-learn": 50.0, "pytorch": 100.0}
+SAME_NUMBERS_BARS = {("float64", 20): 1e-12, ("float64", 500): 1e-9, ("float32", 20): 1e-5, ("float32", 500): 5e-2}
 STRATEGY_NAMES = {"full": "full batch", "mini": "mini-batch", "stochastic": "stochastic"}
 DATASET_NAMES = {"article": "article's data", "wdbc": "WDBC"}
 
@@ -173,6 +181,58 @@ def _training_goals(training: dict[str, Any]) -> list[dict[str, Any]]:
             what = what[0].upper() + what[1:]
             versus(case, "scikit-learn", 4.0, f"{what}: ≥ 4× faster per epoch than scikit-learn")
             versus(case, "pytorch", 8.0, f"{what}: ≥ 8× faster per epoch than PyTorch eager")
+    return out + _compiled_goals(training)
+
+
+def _compiled_goals(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """The compiled engine: its epochs against the full-batch epoch and the peers, and its numbers."""
+    out = []
+    full = _case(training, "article", "full")
+    full_epoch = _median(full["contenders"].get("dlnet")) if full else None
+    for strategy, limit in COMPILED_OVER_FULL.items():
+        case = _case(training, "article", strategy)
+        compiled = _median(case["contenders"].get("compiled")) if case else None
+        if compiled is None or full_epoch is None:
+            continue
+        what = f"{STRATEGY_NAMES[strategy]} ({case['batch_size']}), article's data {_shape(case)}, compiled engine"
+        what = what[0].upper() + what[1:]
+        ratio = compiled / full_epoch
+        numpy_epoch = _median(case["contenders"].get("dlnet"))
+        why = (f"over by {ratio / limit:.2f}×. Of the epoch, the whole-set loss after it (NumPy, as every engine "
+               f"computes it) and the epoch's shuffle cost about what one full-batch epoch does; the updates, "
+               f"{case['rows']:,} samples one after another, the rest (the NumPy engine's epoch: "
+               f"{fmt_s(numpy_epoch)})")
+        out.append(_goal(f"{what}: within {limit:g}× the full-batch epoch (NumPy engine)",
+                         f"{ratio:.2f}× ({fmt_s(compiled)} vs {fmt_s(full_epoch)})", ratio <= limit, why))
+        for peer, target in COMPILED_VS_PEERS.items():
+            record = case["contenders"].get(peer, {})
+            goal = f"{what}: ≥ {target:g}× faster per epoch than {LABELS[peer]}"
+            if record.get("status") == "not installed":
+                out.append(_goal(goal, "not installed", None, "not measured: PyTorch is not installed"))
+                continue
+            speedup = record.get("compiled_speedup")
+            if speedup is None:
+                continue
+            why = (f"short by {target / speedup:.2f}×: a batch of {case['batch_size']} costs {LABELS[peer]} a "
+                   "few framework calls; the compiled epoch is dominated by arithmetic and the loss afterwards")
+            out.append(_goal(goal, f"{speedup:.1f}× faster ({fmt_s(compiled)} vs {fmt_s(_median(record))})",
+                             speedup >= target, why))
+    for dtype in ("float64", "float32"):
+        records = [r for r in training.get("same_numbers", []) if r["dtype"] == dtype]
+        if not records:
+            continue
+        bars = {epochs: bar for (kind, epochs), bar in SAME_NUMBERS_BARS.items() if kind == dtype}
+        judged = [r for r in records if r["epochs"] in bars]
+        if not judged:
+            continue
+        worst = max(judged, key=lambda r: max(r["loss"], r["weights"]) / bars[r["epochs"]])
+        met = all(max(r["loss"], r["weights"]) <= bars[r["epochs"]] for r in judged)
+        limits = " and ".join(f"{bar:g} over {epochs} epochs" for epochs, bar in sorted(bars.items()))
+        out.append(_goal(
+            f"Same numbers, {dtype}: compiled loss histories and final weights within {limits} (relative) of NumPy's",
+            f"largest: {max(worst['loss'], worst['weights']):.2g} ({STRATEGY_NAMES[worst['strategy']]}, "
+            f"{worst['epochs']} epochs)", met,
+            "see the table in section 1"))
     return out
 
 
@@ -195,6 +255,14 @@ def _tracking_goals(tracking: dict[str, Any]) -> list[dict[str, Any]]:
             f"{ratio:.2f}× ({fmt_s(case['whole_s']['tracked']['median'])} vs {fmt_s(untracked)}); "
             f"the loop alone {case['loop_ratio']:.2f}×",
             ratio <= TRACKING_LIMIT, why))
+    if "model_log_s" in tracking:
+        cost = tracking["model_log_s"]["median"]
+        out.append(_goal(
+            f"Logging a run's packaged model adds ≤ {fmt_s(MODEL_LOG_LIMIT_S)}", fmt_s(cost), cost <= MODEL_LOG_LIMIT_S,
+            f"over by {fmt_s(cost - MODEL_LOG_LIMIT_S)}: a logged model is several SQLite writes (the logged "
+            "model with the run's params, its link to the run, its metrics, its status), each a commit, and "
+            "a dozen small files written and copied into the artifact store (MLmodel, environment files, "
+            "the pickled wrapper, the network, the source it carries)"))
     return out
 
 
@@ -230,7 +298,54 @@ def _sweep_goals(sweeps: dict[str, Any]) -> list[dict[str, Any]]:
                       f"{fmt_s(jafter)} after the last against {fmt_s(after)} (the workers shut down)")
         out.append(_goal(f"Sweeps, {n}-run grid: joblib launcher (2 jobs) ≥ {JOBLIB_SPEEDUP}× faster than basic",
                          f"{speedup:.2f}× ({fmt_s(jwall)} vs {fmt_s(wall)})", speedup >= JOBLIB_SPEEDUP, why_joblib))
+    made = sweeps.get("make_sweep")
+    if made and "auto" in made:
+        parts = _make_sweep_parts(made["auto"])
+        numpy_wall = made.get("numpy", {}).get("wall_s", {}).get("median")
+        runs = made["settings"]["runs"]
+        why = (f"over by {fmt_s(parts['wall'] - MAKE_SWEEP_LIMIT_S)}: " + ", ".join(
+            f"{label} {fmt_s(parts[key])}" for key, label in MAKE_SWEEP_PARTS if key != "wall"))
+        out.append(_goal(f"`make sweep` ({runs} runs, 500 epochs, basic launcher) in ≤ {MAKE_SWEEP_LIMIT_S:g} s wall",
+                         f"{fmt_s(parts['wall'])} (train.engine=numpy: {fmt_s(numpy_wall)})",
+                         parts["wall"] <= MAKE_SWEEP_LIMIT_S, why))
     return out
+
+
+MAKE_SWEEP_PARTS = (("wall", "wall"), ("train", "training (sum of the runs)"),
+                    ("before", "before the first run"), ("inside", "in the runs beyond training"),
+                    ("between", "between runs"), ("after", "after the last run"))
+
+
+def _make_sweep_parts(record: dict[str, Any]) -> dict[str, float]:
+    wall, train = record["wall_s"]["median"], record["train_sum_s"]["median"]
+    before, inside, after = (record[k]["median"] for k in ("before_first_run_s", "in_runs_beyond_training_s",
+                                                            "after_last_run_s"))
+    return {"wall": wall, "train": train, "before": before, "inside": inside, "after": after,
+            "between": wall - train - before - inside - after}
+def _search_goals(search: dict[str, Any]) -> list[dict[str, Any]]:
+    from bench.search import GOAL
+
+    share = search["share_median"]
+    reached = sum(r["reach_s"] is not None for r in search["studies"])
+    grid = search["grid"]
+    why = (f"the median study needs {share:.0%} of the grid's training time to match its best validation loss"
+           if _reached(share) else
+           f"only {reached} of {len(search['studies'])} studies matched the grid's best validation loss within "
+           f"{search['settings']['trials']} trials")
+    totals = [r["train_sum_s"] / grid["train_sum_s"] for r in search["studies"]]
+    bests = [r["best_val_loss"] for r in search["studies"]]
+    why += (f". A whole {search['settings']['trials']}-trial study trained for {min(totals):.0%}–{max(totals):.0%} "
+            f"of the grid's time and reached a best validation loss of {min(bests):.4f}–{max(bests):.4f}, against "
+            f"the grid's {grid['best_val_loss']:.4f}")
+    return [_goal(f"Search: TPE with pruning reaches the {grid['runs']}-run grid's best validation loss in ≤ "
+                  f"{GOAL:.0%} of the grid's training time (median over {len(search['studies'])} study seeds)",
+                  f"{share:.0%}" if _reached(share) else "not reached",
+                  _reached(share) and share <= GOAL, why)]
+
+
+def _reached(share: float | None) -> bool:
+    """A share of the grid's time, or None / inf when the study never matched the grid (JSON has no inf)."""
+    return share is not None and math.isfinite(share)
 
 
 def _startup_goals(startup: dict[str, Any]) -> list[dict[str, Any]]:
@@ -244,7 +359,7 @@ def _startup_goals(startup: dict[str, Any]) -> list[dict[str, Any]]:
 def goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for name, judge in (("training", _training_goals), ("tracking", _tracking_goals),
-                        ("sweeps", _sweep_goals), ("startup", _startup_goals)):
+                        ("sweeps", _sweep_goals), ("startup", _startup_goals), ("search", _search_goals)):
         section = _section(results, name)
         if section is not None:
             out += judge(section)
@@ -316,12 +431,13 @@ def _training_md(training: dict[str, Any]) -> str:
             f"{case['threads']} BLAS thread{'s' if case['threads'] > 1 else ''} for every contender.\n"
         )
         rows = []
+        has_compiled = case["contenders"].get("compiled", {}).get("status") == "ok"
         for peer in NAMES:
             record = case["contenders"].get(peer)
             if record is None:
                 continue
             if record.get("status") != "ok":
-                rows.append([LABELS[peer], record.get("status", "?")] + [""] * (6 if short else 5))
+                rows.append([LABELS[peer], record.get("status", "?")] + [""] * ((6 if short else 5) + has_compiled))
                 continue
             pe = record["per_epoch_s"]
             note = ""
@@ -330,16 +446,39 @@ def _training_md(training: dict[str, Any]) -> str:
             if record.get("epochs_run") != case["epochs"]:
                 note = (note + "; " if note else "") + f"ran {record.get('epochs_run')} epochs"
             speedup = "–" if peer == "dlnet" else fmt_x(record.get("dlnet_speedup"))
+            compiled_speedup = [] if not has_compiled else [
+                "–" if peer == "compiled" else fmt_x(record.get("compiled_speedup"))]
             once = [fmt_once(record.get("once_per_run_s"))] if short else []
             rows.append([
-                f"**{LABELS[peer]}**" if peer == "dlnet" else LABELS[peer],
-                fmt_s(pe["median"]), fmt_range(pe), speedup, *once,
+                f"**{LABELS[peer]}**" if peer in ("dlnet", "compiled") else LABELS[peer],
+                fmt_s(pe["median"]), fmt_range(pe), speedup, *compiled_speedup, *once,
                 fmt_loss(record["final"]["loss"]), f"{record['final']['accuracy']:.4f}"
                 if record["final"]["accuracy"] is not None else "–", note,
             ])
         parts.append(table(["Contender", "Per epoch (median)", "Spread (min – max)", "dlnet faster by",
+                            *(["compiled faster by"] if has_compiled else []),
                             *(["Once per run"] if short else []), "Final loss", "Final accuracy", "Note"], rows))
+    if training.get("same_numbers"):
+        parts.append(_same_numbers_md(training["same_numbers"]))
     return "\n\n".join(parts)
+
+
+def _same_numbers_md(records: list[dict[str, Any]]) -> str:
+    first = records[0]
+    rows = [[r["dtype"], f"{STRATEGY_NAMES[r['strategy']]} ({r['batch_size']})", f"{r['epochs']:,}",
+             f"{r['loss']:.2g}", f"{r['weights']:.2g}",
+             f"{SAME_NUMBERS_BARS[r['dtype'], r['epochs']]:g}" if (r["dtype"], r["epochs"]) in SAME_NUMBERS_BARS else "–"]
+            for r in records]
+    return "\n\n".join([
+        "### Same numbers: the compiled engine against the NumPy engine",
+        f"The article's data {first['shape']}, 15 hidden, lr 0.07, the same initial weights, seed and shuffles "
+        "for both engines. *Loss*: the largest relative difference of the training loss over all recorded "
+        "epochs; *weights*: the largest of max |difference| / max |value| over W1, b1, W2, b2 after the last "
+        "epoch. The compiled loops add the terms of a sum one after another where BLAS blocks them, so the "
+        "engines agree to rounding, not to the last bit; float32 rounds 2^29 times more coarsely, and over "
+        "hundreds of epochs of shuffled updates its small differences grow.",
+        table(["dtype", "Batch", "Epochs", "Loss", "Weights", "Bar (tests/test_compiled.py)"], rows),
+    ])
 
 
 def _scaling_md(scaling: dict[str, Any]) -> str:
@@ -417,6 +556,19 @@ def _tracking_md(tracking: dict[str, Any]) -> str:
         "One more tracked run per batch strategy, each part timed by wrapping the functions `run_job` calls "
         "(outermost call only, so nothing counts twice; the points logged during training count as training).",
         _breakdown_md(tracking["cases"]),
+        *([_model_md(tracking["model_log_s"], tracking.get("model_log_note"))] if "model_log_s" in tracking else []),
+    ])
+
+
+def _model_md(cost: dict[str, Any], note: str | None = None) -> str:
+    return "\n\n".join([
+        "#### Logging a run's packaged model",
+        "`dlnet.job.log_model` alone, once per fresh run holding the default config's params (untrained "
+        "weights: the cost does not depend on them): the MLflow pyfunc model (network, scaler, signature, "
+        "input example, stated requirements, the source it carries) saved, uploaded to the artifact store, "
+        "created as a logged model with the run's params, linked to the run with its final metrics.",
+        table(["Runs", "Median", "Range"], [[f"{cost['n']}", f"**{fmt_s(cost['median'])}**", fmt_range(cost)]]),
+        *([note] if note else []),
     ])
 
 
@@ -459,6 +611,27 @@ def _sweeps_md(sweeps: dict[str, Any]) -> str:
             notes.append(f"\n\n**{len(failed)} {launcher} sweep{'s' if len(failed) > 1 else ''} failed and "
                          f"{'were' if len(failed) > 1 else 'was'} run again** (not timed): "
                          + "; ".join(f"`{f}`" for f in sorted(set(failed))))
+    made = sweeps.get("make_sweep")
+    if made:
+        made_rows = []
+        for engine in made["settings"]["engines"]:
+            if engine not in made:
+                continue
+            parts = _make_sweep_parts(made[engine])
+            made_rows.append([f"train.engine={engine}", f"{made[engine]['wall_s']['n']}",
+                              fmt_range(made[engine]["wall_s"])] + [fmt_s(parts[key]) for key, _ in MAKE_SWEEP_PARTS])
+        made_md = "\n\n".join([
+            "#### `make sweep`",
+            f"`dlnet-train +sweep=grid` ({made['settings']['runs']} runs: lr 0.01, 0.07, 0.3 × 4, 15, 64 hidden × "
+            "full, mini, stochastic; 500 epochs; basic launcher) in the same kind of project copy, with each "
+            "engine in turns. *Between runs* is what is left: Hydra composing each job and the process's own work "
+            "between the runs.",
+            table(["Engine", "Sweeps", "Spread", "Wall (median)"] + [label[0].upper() + label[1:]
+                                                                  for key, label in MAKE_SWEEP_PARTS[1:]],
+                  made_rows),
+        ])
+    else:
+        made_md = ""
     return "\n\n".join([
         f"`dlnet-train -m {' '.join(sweeps['grid'])} train.epochs={sweeps['settings']['epochs']}` in a built "
         "project copy, a fresh SQLite store per sweep (its schema made beforehand, untimed, as it is once in a "
@@ -470,17 +643,72 @@ def _sweeps_md(sweeps: dict[str, Any]) -> str:
         table(["Launcher", "Sweeps", "Wall time (median)", "Spread", "Sum of training", "Wall / sum",
                "Before the first run", "In runs, beyond training", "After the last run"], rows),
         " ".join(notes),
+        made_md,
+    ])
+
+
+def _search_md(search: dict[str, Any]) -> str:
+    settings, grid = search["settings"], search["grid"]
+    rows = []
+    for record, share in zip(search["studies"], search["shares"]):
+        rows.append([
+            str(record["seed"]), str(len(record["trials"])), str(record["pruned"]),
+            f"{record['best_val_loss']:.4f}",
+            f"trial {record['reach_trial']}" if record["reach_trial"] is not None else "not reached",
+            fmt_s(record["reach_s"]) if record["reach_s"] is not None else "—",
+            f"{share:.0%}" if _reached(share) else "—",
+            fmt_s(record["train_sum_s"]), fmt_s(record["wall_s"]),
+        ])
+    wdbc = search["wdbc"]
+    best, default = wdbc["best"], wdbc["default"]
+    quality = table(["WDBC, test accuracy over training seeds", "configuration", "per seed", "mean"], [
+        ["best of the study", " ".join(f"`{o}`" for o in best["overrides"] if o != "data=wdbc"),
+         ", ".join(f"{a:.3f}" for a in best["test_accuracy"]), f"{best['mean']:.4f}"],
+        ["today's default", "`optim.lr=0.07 model.hidden_units=15 batch=full`",
+         ", ".join(f"{a:.3f}" for a in default["test_accuracy"]), f"{default['mean']:.4f}"],
+    ])
+    return "\n\n".join([
+        f"The grid: `dlnet-train -m {' '.join(settings['grid'])} train.epochs={settings['epochs']}` "
+        f"({grid['runs']} runs, {fmt_s(grid['train_sum_s'])} of training, {fmt_s(grid['wall_s'])} wall). Its best "
+        f"validation loss (a run's last `val/loss`) is **{grid['best_val_loss']:.4f}**: the bar. Each study: "
+        f"`dlnet-train +search=tpe hydra.sweeper.n_trials={settings['trials']} hydra.sweeper.sampler.seed=S "
+        f"train.epochs={settings['epochs']}` (TPE over lr, hidden units, batch strategy and mini-batch size; the "
+        "median pruner, reports every 50 epochs), a fresh store and study each. *To reach the bar* adds up the "
+        "trials' training times (`time/train_seconds`: pruned trials and the reporting to the study included) in "
+        "trial order until the first trial that finishes at or under the bar.",
+        table(["Study seed", "Trials", "Pruned", "Best val loss", "Reaches the bar at", "Training time to reach",
+               "Share of the grid's", "Training, all trials", "Wall, whole study"], rows),
+        (f"Median share: **{search['share_median']:.0%}**" if _reached(search["share_median"])
+         else "Median share: not reached in most studies.")
+        + (f" (1-minute load average {search['load_average']['before']:.1f} when the section started, "
+           f"{search['load_average']['after']:.1f} when it ended, on {search['load_average']['cores']} cores: the "
+           "grid and the studies ran one after the other, so a change of load between them moves the share)"
+           if "load_average" in search else ""),
+        f"Model quality on WDBC (`data=wdbc`): a {settings['wdbc_trials']}-trial study (seed 0, "
+        f"{fmt_s(wdbc['study_wall_s'])} wall); its best configuration (lowest last validation loss) and today's "
+        f"default, each trained for {settings['epochs']} epochs with training seeds "
+        f"{', '.join(map(str, settings['training_seeds']))} (`train.seed`):",
+        quality,
     ])
 
 
 def _startup_md(startup: dict[str, Any]) -> str:
     rows = [[f"`{name}`", f"{s['n']}", fmt_s(s["median"]), fmt_range(s)] for name, s in startup["help"].items()]
+    engines = startup.get("engines", {})
+    rows += [[f"python: one stochastic epoch in a fresh process, {name.split(', ')[1]}", f"{s['n']}",
+              fmt_s(s["median"]), fmt_range(s)] for name, s in engines.items()]
     rows.append(["`dvc repro` (first: prepare, scale, train)", "1", fmt_s(startup["repro_first_s"]), ""])
     def label(name: str) -> str:
         return f"`{name.removesuffix(' (no-op)')}` (nothing to do)" if name.endswith(" (no-op)") else f"`{name}`"
 
     rows += [[label(name), f"{s['n']}", fmt_s(s["median"]), fmt_range(s)] for name, s in startup["repro"].items()]
-    return table(["Command", "Runs", "Median", "Spread"], rows)
+    note = ""
+    if len(engines) == 2:
+        numpy_first, compiled_first = (s["median"] for s in engines.values())
+        note = (f"\n\nThe compiled engine's cost to a fresh process (a sweep worker's first run): "
+                f"{fmt_s(compiled_first - numpy_first)}, importing Numba and loading the compiled code from "
+                "Numba's cache (compiled once per machine).")
+    return table(["Command", "Runs", "Median", "Spread"], rows) + note
 
 
 INTRO = """\
@@ -562,7 +790,8 @@ def markdown(results: dict[str, Any]) -> str:
         "tracking": ("## 3. Tracking overhead", _tracking_md),
         "sweeps": ("## 4. Sweeps", _sweeps_md),
         "startup": ("## 5. Start-up", _startup_md),
-        "scaling_out": ("## 6. Scaling out", lambda section: _scaling_out_md(section, results)),
+        "search": ("## 6. Search: a TPE study with pruning against the grid", _search_md),
+        "scaling_out": ("## 7. Scaling out", lambda section: _scaling_out_md(section, results)),
     }
     for name, (title, render) in titles.items():
         section = results["sections"].get(name)

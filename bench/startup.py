@@ -1,4 +1,5 @@
-"""Section 5, start-up: `dlnet-train --help`, and a no-op `dvc repro`.
+"""Section 5, start-up: `dlnet-train --help`, a no-op `dvc repro`, and what the compiled engine
+adds to a fresh process (importing Numba, loading the compiled code from its cache).
 
 `dlnet-train --help` runs from the repository root, beside two references taking turns with it:
 a bare `python -c pass` and `python -c "import mlflow"` (what --help would pay if it imported
@@ -15,6 +16,9 @@ from typing import Any
 from bench import measure
 from bench.project import REPO, Workspace, run_tool, tool
 
+FIRST_EPOCH = ("import numpy as np; from dlnet.network import TwoLayerNet; from dlnet.training import train; "
+               "X = np.random.default_rng(0).standard_normal((9, 64)); Y = (X[:1] > 0) * 1.0; "
+               "train(TwoLayerNet(9, 15, rng=1), X, Y, lr=0.07, epochs=1, strategy='stochastic', engine='{engine}')")
 REAL = {"help_repeats": 7, "repro_repeats": 5, "warmup": 1, "references": True}
 SMOKE = {"help_repeats": 1, "repro_repeats": 1, "warmup": 0, "references": False}
 
@@ -39,6 +43,11 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     if settings["references"]:
         help_runs["python -c 'import mlflow'"] = _command([sys.executable, "-c", "import mlflow"], REPO)
     help_times, _ = measure.interleave(help_runs, settings["help_repeats"], warmup=settings["warmup"])
+    # One stochastic epoch in a fresh process with each engine; the warm-up round fills Numba's
+    # cache if it is empty, so the compiled runs load compiled code, as a sweep worker does.
+    engine_runs = {f"first epoch, {engine} engine": _command([sys.executable, "-c", FIRST_EPOCH.format(engine=engine)],
+                                                             REPO) for engine in ("numpy", "compiled")}
+    engine_times, _ = measure.interleave(engine_runs, settings["help_repeats"], warmup=1)
 
     project = workspace.fresh("repro", git=True)
     start = time.perf_counter()
@@ -53,6 +62,7 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     return {
         "settings": settings,
         "help": {name: measure.summary(t) for name, t in help_times.items()},
+        "engines": {name: measure.summary(t) for name, t in engine_times.items()},
         "repro_first_s": first,
         "repro": {name: measure.summary(t) for name, t in repro_times.items()},
     }

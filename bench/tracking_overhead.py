@@ -10,8 +10,10 @@ Both run in this process (MLflow imported and the store created beforehand, so n
 time nor the store's creation is counted) and take turns. Three numbers per batch strategy:
 the whole-run ratio (the goal), the training-loop ratio (the loop's own time with and without the
 logging callback), and the fixed cost of a tracked run. Separately, the cost of one logged point:
-`RunLogger.add_points` and `flush` for as many points as the run logs. And where one more tracked
-run spends its time, its parts timed by wrapping the functions `run_job` calls (`stopwatch`).
+`RunLogger.add_points` and `flush` for as many points as the run logs, and the cost of logging a
+run's packaged model (`dlnet.job.log_model`: the MLflow pyfunc model saved, uploaded, linked to the
+run). And where one more tracked run spends its time, its parts timed by wrapping the functions
+`run_job` calls (`stopwatch`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ REAL = {
     # strategy: (epochs, repeats)
     "runs": {"full": (2000, 5), "mini": (2000, 5), "stochastic": (2000, 3)},
     "points_repeats": 5,
+    "model_repeats": 15,
 }
 SMOKE = {
     "runs": {"full": (20, 1), "mini": (5, 1)},
     "points_repeats": 1,
+    "model_repeats": 2,
 }
 
 
@@ -66,9 +70,9 @@ def _untracked(root: Path, config) -> Any:
 # as training).
 PARTS = (
     ("training loop, with its logging callback", "dlnet.training", ("train",)),
-    ("reading the scaled data", "dlnet.data.dataset", ("load_scaled",)),
-    ("config checks", "dlnet.job", ("validate", "check_data", "_as_dict", "flatten")),
-    ("lineage: git state and data digests", "dlnet.job", ("git_state", "dvc_digest", "files_digest")),
+    ("reading and checking the data (cells, digests)", "dlnet.job", ("check_data",)),
+    ("config checks", "dlnet.job", ("validate", "_as_dict", "flatten")),
+    ("lineage: git state and DVC digest", "dlnet.job", ("git_state", "dvc_digest")),
     ("final metrics (scikit-learn)", "dlnet.metrics", ("classification_metrics", "confusion")),
     ("plots (loss curve, confusion matrix)", "dlnet.plots", ("loss_curve", "confusion_matrix_plot")),
     ("MLflow: experiment, run start and end", "mlflow.tracking.MlflowClient", ("create_run", "set_terminated")),
@@ -76,6 +80,7 @@ PARTS = (
     ("MLflow: params, tags, dataset input", "dlnet.tracking.RunLogger", ("log_params", "set_tags", "log_dataset")),
     ("MLflow: last points and final metrics", "dlnet.tracking.RunLogger", ("flush", "log_metrics", "add_points")),
     ("MLflow: artifacts (weights, config, plots, scaler)", "dlnet.tracking.RunLogger", ("log_artifact",)),
+    ("MLflow: the packaged model (pyfunc saved, uploaded, linked)", "dlnet.job", ("log_model",)),
 )
 
 
@@ -147,6 +152,31 @@ def _point_cost(uri: str, experiment_id: str, epochs: int) -> float:
         return time.perf_counter() - start
 
 
+def _model_cost(uri: str, experiment_id: str, root: Path, cfg: dict[str, Any], repeats: int) -> list[float]:
+    """Seconds to log a run's packaged model (`dlnet.job.log_model`), once per fresh run with the
+    run's params and final metrics, as `run_job` logs it (run creation excluded)."""
+    from dlnet import job, tracking
+    from dlnet.config import flatten, validate
+    from dlnet.data.dataset import load_scaled
+    from dlnet.network import TwoLayerNet
+
+    config = validate(cfg)
+    folder = root / job.data_dir(config)
+    splits, _ = load_scaled(folder)
+    net = TwoLayerNet(splits["train"].X.shape[0], config.model.hidden_units, rng=config.train.seed)
+    final = {"val/accuracy": 0.97, "val/loss": 0.08, "test/accuracy": 0.96, "epochs_run": 100.0}
+    seconds = []
+    for _ in range(repeats):
+        with tracking.run(uri, experiment_id, "bench model") as logger:
+            logger.log_params(flatten(job._as_dict(config)))
+            logger.log_metrics(final, step=100)
+            start = time.perf_counter()
+            job.log_model(uri, logger.run_id, net, config, (folder / "scaler.json").read_bytes(), splits["train"].X,
+                          step=100, metrics=final)
+            seconds.append(time.perf_counter() - start)
+    return seconds
+
+
 def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     from dlnet import tracking
     from dlnet.config import validate
@@ -210,4 +240,9 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
             "per_point_s": measure.scaled(measure.summary(point_seconds), 1 / points),
             "breakdown_s": breakdown,
         })
-    return {"settings": {k: v for k, v in settings.items()}, "threads": 1, "cases": cases}
+    model_cfg = compose_defaults(root / "conf", [f"tracking.uri={uri}"])
+    with measure.threads(1):
+        model_seconds = _model_cost(uri, tracking.ensure_experiment(uri, "dlnet"), root, model_cfg,
+                                    settings["model_repeats"])
+    return {"settings": {k: v for k, v in settings.items()}, "threads": 1, "cases": cases,
+            "model_log_s": measure.summary(model_seconds)}

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from conftest import tool_env
-from dlnet.browser import free_port
+from dlnet.mlflow_server import free_port
 
 LOOPBACK = "127.0.0.1"
 

@@ -26,7 +26,7 @@ def _run_smoke(out: Path) -> dict:
     before = {path: path.read_bytes() if path.exists() else None for path in committed}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=300,
+        cwd=REPO, capture_output=True, text=True, timeout=420,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     for path, content in before.items():
@@ -53,7 +53,7 @@ def test_smoke_run_writes_every_section(tmp_path):
         assert contenders["pytorch"]["status"] in ("ok", "not installed")
         ran = {name: r for name, r in contenders.items() if r["status"] == "ok"}
         assert {"dlnet", "floor", "scikit-learn"} <= set(ran)
-        assert "article" in ran or case["dataset"].startswith("synthetic")
+        assert {"article", "compiled"} <= set(ran) or case["dataset"].startswith("synthetic")
         for name, record in ran.items():
             assert _positive(record["per_epoch_s"]["median"]), name
             assert record["epochs_run"] == case["epochs"], name
@@ -61,9 +61,14 @@ def test_smoke_run_writes_every_section(tmp_path):
         assert _positive(ran["dlnet"]["final"]["loss"]) and ran["dlnet"]["final"]["loss"] < 5
         if case["strategy"] == "full":
             reference = ran["dlnet"]["final"]["loss"]
-            for name in ("floor", "scikit-learn", "pytorch"):
+            for name in ("compiled", "floor", "scikit-learn", "pytorch"):
                 if name in ran:
                     assert math.isclose(ran[name]["final"]["loss"], reference, rel_tol=1e-7), name
+
+    same = sections["training"]["result"]["same_numbers"]
+    assert {(r["dtype"], r["strategy"]) for r in same} == {
+        (d, s) for d in ("float64", "float32") for s in ("full", "mini", "stochastic")}
+    assert all(0 <= r["loss"] < 1e-4 and 0 <= r["weights"] < 1e-4 for r in same)
 
     scaling = sections["scaling"]["result"]
     for point in scaling["rows"] + scaling["hidden"]:
@@ -83,6 +88,7 @@ def test_smoke_run_writes_every_section(tmp_path):
     startup = sections["startup"]["result"]
     assert _positive(startup["help"]["dlnet-train --help"]["median"])
     assert _positive(startup["repro"]["dvc repro (no-op)"]["median"])
+    assert all(_positive(s["median"]) for s in startup["engines"].values()) and len(startup["engines"]) == 2
 
     assert results["goals"] and all(g["met"] in (True, False, None) for g in results["goals"])
 

@@ -17,6 +17,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import BIN, run_tool, sqlite_uri, tool_env
+from mlflow_ui import free_port
 from dlnet import exits
 from dlnet.tracking import ensure_experiment
 
@@ -90,8 +91,8 @@ def test_a_second_signal_during_the_clean_up_still_ends_the_run(built_project, t
     process.send_signal(stop)
     time.sleep(0.02)  # the first one is being handled: the run is being ended
     process.send_signal(stop)
-    code, _ = finish(process)
-    assert code in (exits.INTERRUPTED, exits.TERMINATED)
+    code, err = finish(process)
+    assert code in (exits.INTERRUPTED, exits.TERMINATED), err
     (run,) = runs_of(uri)
     assert run.info.status == "KILLED"
 
@@ -164,14 +165,6 @@ def test_a_diverged_single_run_exits_with_its_own_code(built_project, tmp_path):
     assert done.returncode == exits.DIVERGED, done.stderr
     (run,) = runs_of(uri)
     assert run.info.status == "FAILED" and run.data.tags["dlnet.status_reason"].startswith("diverged")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(backend: str, port: int, folder: Path) -> subprocess.Popen:

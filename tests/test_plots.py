@@ -199,7 +199,8 @@ def test_results_table_sorting_and_content(tmp_path):
 
     df = pd.read_csv(csv_path)
     assert list(df["run"]) == ["best", "mid", "worst", "failed", "missing"]
-    assert list(df.columns[:10]) == list(plots.RESULT_COLUMNS[:10])
+    # val/loss is shown only when the rows have it
+    assert list(df.columns[:10]) == [c for c in plots.RESULT_COLUMNS if c != "val/loss"][:10]
     assert "run_id" in df.columns
     assert df["val/accuracy"].iloc[0] == pytest.approx(0.995)
     assert df["time/train_seconds"].iloc[0] == pytest.approx(1.23)
@@ -213,6 +214,14 @@ def test_results_table_sorting_and_content(tmp_path):
     assert "| best | 0.07 | 15 | mini | 32 | 100 | 0.995 | 0.900 | 1.23 | FINISHED | abc |" == lines[2]
     assert lines[-2].startswith("| failed |") and lines[-1].startswith("| missing |")
     assert all(line.count("|") == lines[0].count("|") for line in lines)
+
+
+def test_results_table_without_test_metrics_with_val_loss(tmp_path):
+    rows = [{k: v for k, v in _result("a", 0.9, **{"val/loss": 0.12345}).items() if k != "test/accuracy"}]
+    _, md_path = plots.results_table(rows, tmp_path / "r.csv", tmp_path / "r.md")
+    header, _, line = md_path.read_text(encoding="utf-8").strip().splitlines()
+    assert "test" not in header and "| val/accuracy | val/loss |" in header
+    assert "| 0.900 | 0.1235 |" in line
 
 
 def test_results_table_empty(tmp_path):

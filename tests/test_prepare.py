@@ -351,7 +351,7 @@ def test_missing_params_file_and_section(tmp_path, capsys):
 def test_article_split_needs_502_rows(tmp_path, capsys):
     params = make_project(tmp_path, "\n".join(RAW_LINES[:400]) + "\n", split="article")
     code, err = run(params, capsys)
-    assert code == 2 and "data.split=article" in err and "has 386 rows" in err  # 400 - 14 with '?' 
+    assert code == 2 and "data.split=article" in err and "has 386 rows" in err  # 400 - 14 with '?'
     assert_no_output(tmp_path)
 
 

@@ -123,7 +123,7 @@ def test_single_run_is_a_top_level_run(built_project, tmp_path):
     inputs = run.inputs.dataset_inputs
     assert len(inputs) == 1 and inputs[0].dataset.digest
     # one summary line: name, epochs, accuracies, time, run id
-    assert f"[lr=0.3 h=15 mini] 3 epochs, val acc" in done.stdout and run.info.run_id in done.stdout
+    assert "[lr=0.3 h=15 mini] 3 epochs, val acc" in done.stdout and run.info.run_id in done.stdout
     assert "\r" not in done.stdout + done.stderr  # no progress bar when not at a terminal
 
 
@@ -257,7 +257,9 @@ def test_make_sweep_runs_the_27_run_grid(built_project, tmp_path):
 def test_progress_bar_at_a_terminal(built_project, tmp_path):
     """At a terminal (a pseudo-terminal from `script`), a run draws a progress bar with the loss."""
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    command = f"stty cols 120 rows 40; {TRAIN} batch=stochastic train.epochs=60 tracking.uri={uri} hydra.run.dir={tmp_path / 'run'}"
+    # The NumPy engine: compiled, 60 stochastic epochs end before the bar's first refresh.
+    command = (f"stty cols 120 rows 40; {TRAIN} batch=stochastic train.engine=numpy train.epochs=60 "
+               f"tracking.uri={uri} hydra.run.dir={tmp_path / 'run'}")
     done = run_tool(["script", "-qec", command, str(tmp_path / "typescript")], built_project, timeout=300)
     assert done.returncode == 0, done.stdout
     screen = (tmp_path / "typescript").read_text(errors="replace")

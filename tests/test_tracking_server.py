@@ -1,7 +1,7 @@
 """`tracking=server`: runs and sweeps go to a real MLflow tracking server, artifacts included."""
 
 from conftest import BIN, run_tool, sqlite_uri
-from dlnet.browser import MlflowServer
+from mlflow_ui import MlflowServer
 
 
 def test_a_sweep_reaches_a_tracking_server(built_project, tmp_path):

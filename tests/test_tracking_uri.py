@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 
 from conftest import BIN, run_tool, sqlite_uri
 from dlnet import exits
-from dlnet.browser import MlflowServer, free_port
+from dlnet.mlflow_server import MlflowServer, free_port
 from dlnet.tracking import local_store_uri, store_uri
 from dlnet.uris import portable_params, redact
 

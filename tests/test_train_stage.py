@@ -154,3 +154,27 @@ def test_dvc_exp_run_any_key_and_the_workspace_runs_any_config(tmp_path):
     for args in ([], ["data=wdbc", "scale=minmax"]):
         done = run_tool([str(BIN / "dlnet-train"), "train.epochs=20", *args], project, timeout=300)
         assert done.returncode == 0, done.stderr
+
+
+def test_a_fresh_clone_trains_and_logs_a_model(tmp_path):
+    """A clone holds dvc.lock and the reports but not DVC's cache: `make repro` must train, log
+    a run with its model, and write the model (models/dlnet, a DVC output outside git)."""
+    import shutil
+
+    project = copy_project(tmp_path / "project")
+    for name in ("dvc.lock", ".gitignore", "reports"):
+        source = REPO / name
+        (shutil.copytree if source.is_dir() else shutil.copy2)(source, project / name)
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"]):
+        run_tool(["git", *args], project, check=True)
+    done = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "repro"], project, timeout=400,
+                    check=True, PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+    assert "Running stage 'train'" in done.stdout
+    (run,) = dvc_runs(project)
+    client = MlflowClient(tracking_uri=sqlite_uri(project / "mlflow.db"))
+    (model,) = client.search_logged_models(experiment_ids=[run.info.experiment_id])
+    assert model.source_run_id == run.info.run_id and model.name == "model"
+    assert (project / "models" / "dlnet" / "MLmodel").is_file()
+    assert f"model_id: {model.model_id}" in (project / "models" / "dlnet" / "MLmodel").read_text()
+    status = run_tool(["git", "status", "--porcelain"], project, check=True).stdout
+    assert "models/" not in status

@@ -14,6 +14,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any, cast
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -36,7 +37,8 @@ _single_run: dict[str, str] = {}
 
 
 def task(cfg: DictConfig) -> float:
-    """One job: train and track; return the validation accuracy (what a sweeper maximises)."""
+    """One job: train and track; return the validation accuracy (what a sweeper maximises), or,
+    in an Optuna study, the trial's outcome: its objective and whether it was pruned."""
     from hydra.core.hydra_config import HydraConfig
 
     from dlnet import exits
@@ -48,15 +50,24 @@ def task(cfg: DictConfig) -> float:
     from dlnet.uris import TrackingError
 
     hydra_cfg = HydraConfig.get()
-    parent = os.environ.get(PARENT_RUN_ENV) if hydra_cfg.mode.name == "MULTIRUN" else None
+    multirun = hydra_cfg.mode is not None and hydra_cfg.mode.name == "MULTIRUN"
+    parent = os.environ.get(PARENT_RUN_ENV) if multirun else None
     swept = [k for k in os.environ.get(SWEPT_KEYS_ENV, "").split(",") if k] if parent else []
-    container = OmegaConf.to_container(cfg, resolve=True)
+    container = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    trial = None
+    if multirun and "trial" in hydra_cfg.sweeper:  # a trial of an Optuna study
+        from dlnet.search import trial_link
+
+        trial = trial_link(hydra_cfg.sweeper)
     # In a sweep the controller resolved the store once; its URI came with the job's config.
     uri = os.environ.get(TRACKING_URI_ENV) if parent else None
-    options = dict(root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
-                   progress=None if parent is None else False,
-                   extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir, **_where_tags()},
-                   output_dir=Path(hydra_cfg.runtime.output_dir), uri=uri)
+    options: dict[str, Any] = dict(
+        root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
+        progress=None if parent is None else False,
+        extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir, **_where_tags(), **(trial.tags if trial else {})},
+        output_dir=Path(hydra_cfg.runtime.output_dir), uri=uri,
+        on_history=trial.on_history if trial else None,
+    )
     try:
         try:
             result = run_job(container, **options)
@@ -75,6 +86,13 @@ def task(cfg: DictConfig) -> float:
         raise SystemExit(exits.TRACKING_FAILED) from None
     if parent is None:
         _single_run["status"] = result.status
+        from dlnet import tracking
+        from dlnet.sweep import run_address
+
+        uri = tracking.store_uri(project_root(), container["tracking"]["uri"])
+        print(run_address(uri, container["tracking"]["experiment"], result.run_id), flush=True)
+    if trial is not None:
+        return trial.outcome(result)  # what the sweeper tells the study
     return result.metrics.get("val/accuracy", math.nan)
 
 
@@ -92,15 +110,53 @@ def _where_tags() -> dict[str, str]:
 _app = hydra.main(config_path=CONFIG_DIR, config_name="config", version_base="1.3")(task)
 
 
+def unknown_key(arguments: list[str]) -> str | None:
+    """The first override naming a key the schema lacks, as one line with the closest valid keys.
+
+    Hydra would answer `To append to your config use +optim.lrr=0.1`, which the schema then
+    rejects: a typo deserves the key it meant. Groups (`batch=mini`), `hydra.*`, and explicit
+    `+`/`~` overrides are Hydra's to judge.
+    """
+    import difflib
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    from dlnet.config import Config, flatten
+
+    schema = cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(Config)))
+    keys = list(flatten(schema))
+    groups = {*schema, "experiment", "sweep"}
+    candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except HydraException:
+        return None  # Hydra reports a malformed override itself
+    for override in overrides:
+        key = override.key_or_group
+        if override.is_add() or override.is_force_add() or override.is_delete():
+            continue
+        if key in keys or key in groups or key.startswith("hydra") or "/" in key:
+            continue
+        close = difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}?" if close else "`dlnet-train --cfg job` lists the keys"
+        return f"error: '{key}' is not a config key: {hint}"
+    return None
+
+
 def main() -> None:
     """Console entry: run the Hydra app; exit with the codes of dlnet.exits.
 
     SIGINT or SIGTERM, once or twice, to this process or its group, ends every run it started
     (KILLED, with the reason) and stops a sweep's worker processes: nothing is left RUNNING
-    and no process is left behind.
+    and no process is left behind. A mistyped key stops before Hydra, naming the key it meant.
     """
     from dlnet import exits
 
+    wrong = unknown_key(sys.argv[1:])
+    if wrong:
+        print(wrong, file=sys.stderr)
+        raise SystemExit(exits.BAD_INPUT)
     exits.stop_cleanly_on_signals()
     try:
         _app()
@@ -109,12 +165,15 @@ def main() -> None:
             _stop_workers()
             _end_open_sweep("KILLED", f"the sweep was {exits.interrupt_reason(interrupt)}")
         print(exits.interrupt_reason(interrupt), file=sys.stderr)
+        exits.ignore_stop_signals()
         raise SystemExit(exits.interrupt_code(interrupt)) from None
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             with exits.signals_held():
                 _stop_workers()
                 _end_open_sweep("FAILED", f"the sweep stopped (exit code {exit_.code})")
+        if exits.stopping():
+            exits.ignore_stop_signals()
         raise
     if _single_run.get("status") == "FAILED":
         raise SystemExit(exits.DIVERGED)

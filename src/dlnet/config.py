@@ -12,12 +12,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dlnet.batching import STRATEGIES as BATCH_STRATEGIES
 from dlnet.data.variants import NAME_PATTERN
 from dlnet.network import INITS
+from dlnet.training import ENGINES, EngineUnavailableError, compiled_kernels
 
 DATASETS = ("original", "wdbc")
 MISSING_POLICIES = ("drop", "median")
@@ -70,6 +72,7 @@ class TrainConfig:
     seed: int = 1
     log_every: int = 1
     divergence_factor: float = 100.0
+    engine: str = "auto"
 
 
 @dataclass
@@ -79,6 +82,7 @@ class TrackingConfig:
     experiment: str = "dlnet"
     run_name: Optional[str] = None  # None: named for what differs (`lr=0.07 h=15 mini`)
     loss_plot_scale: str = "log"
+    register: bool = True  # a sweep registers its best run as dlnet-<data set>@champion
 
 
 @dataclass
@@ -101,11 +105,32 @@ def _choice(key: str, value: Any, allowed: tuple[str, ...]) -> None:
         raise ConfigError(f"{key}={value!r} is not allowed; expected one of: {', '.join(allowed)}")
 
 
+# Integers reach NumPy and MLflow (metric steps) as 64-bit integers.
+INT64_MAX = 2**63 - 1
+
+
 def _positive(key: str, value: float, *, integer: bool = False) -> None:
-    kind = "an integer >= 1" if integer else "a positive finite number"
-    bad = value < 1 if integer else not (math.isfinite(value) and value > 0)
+    kind = "an integer from 1 to 2**63 - 1" if integer else "a positive finite number"
+    bad = not 1 <= value <= INT64_MAX if integer else not (math.isfinite(value) and value > 0)
     if bad:
         raise ConfigError(f"{key}={value!r} is not allowed; expected {kind}")
+
+
+def _seed(key: str, value: int) -> None:
+    if not 0 <= value <= INT64_MAX:
+        raise ConfigError(f"{key}={value!r} is not allowed; expected an integer from 0 to 2**63 - 1")
+
+
+def _learning_rate(lr: float, dtype: str) -> None:
+    _positive("optim.lr", lr)
+    # A step lr·gradient below the dtype's relative precision leaves the weights unchanged:
+    # such a run would finish "trained" with its initial weights.
+    smallest = float(np.finfo(dtype).eps)
+    if lr < smallest:
+        raise ConfigError(
+            f"optim.lr={lr!r} is not allowed; it is too small to change {dtype} weights; "
+            f"expected a finite number >= {smallest:.3g} (the {dtype} machine epsilon)"
+        )
 
 
 def to_schema(cfg: DictConfig | dict) -> Config:
@@ -138,6 +163,7 @@ def validate(cfg: DictConfig | dict) -> Config:
             raise ConfigError(f"data.{key}={value!r} is not allowed; expected a number in [0, 1)")
     if data.val_fraction + data.test_fraction >= 1:
         raise ConfigError("data.val_fraction + data.test_fraction must be below 1, leaving rows to train on")
+    _seed("data.split_seed", data.split_seed)
     _choice("scale.method", config.scale.method, SCALE_METHODS)
     _positive("model.hidden_units", model.hidden_units, integer=True)
     _choice("model.init", model.init, INITS)
@@ -149,15 +175,25 @@ def validate(cfg: DictConfig | dict) -> Config:
         raise ConfigError("batch.size is set but batch=full uses every sample; choose batch=mini to set a size")
     if batch.name == "mini":
         if batch.size is None:
-            raise ConfigError("batch.size is required for batch=mini; expected an integer >= 1")
+            raise ConfigError("batch.size is required for batch=mini; expected an integer from 1 to the training rows")
         _positive("batch.size", batch.size, integer=True)
     if batch.name == "stochastic" and batch.size != 1:
         raise ConfigError(f"batch.size={batch.size!r} is not allowed for batch=stochastic; it is always 1")
-    _positive("optim.lr", config.optim.lr)
+    _learning_rate(config.optim.lr, model.dtype)
     _positive("train.epochs", config.train.epochs, integer=True)
     _positive("train.log_every", config.train.log_every, integer=True)
-    if config.train.divergence_factor <= 1:
-        raise ConfigError("train.divergence_factor must be above 1")
+    _seed("train.seed", config.train.seed)
+    factor = config.train.divergence_factor
+    if not factor > 1:  # NaN too
+        raise ConfigError(
+            f"train.divergence_factor={factor!r} is not allowed; expected a number above 1 (inf turns the check off)"
+        )
+    _choice("train.engine", config.train.engine, ENGINES)
+    if config.train.engine == "compiled":
+        try:
+            compiled_kernels()
+        except EngineUnavailableError as error:
+            raise ConfigError(str(error)) from None
     _choice("tracking.name", config.tracking.name, TRACKING_MODES)
     _choice("tracking.loss_plot_scale", config.tracking.loss_plot_scale, PLOT_SCALES)
     if not config.tracking.experiment:

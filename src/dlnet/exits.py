@@ -50,6 +50,21 @@ def stop_cleanly_on_signals() -> None:
         signal.signal(signum, _stop)
 
 
+def stopping() -> bool:
+    """Whether a stop signal has arrived."""
+    return bool(_stopping)
+
+
+def ignore_stop_signals() -> None:
+    """The process is exiting with its code: a late SIGINT/SIGTERM must not kill it mid-exit.
+
+    (While Python shuts down it restores the default handlers, and a signal arriving then would
+    end the process by that signal instead of the exit code it chose.)
+    """
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def interrupt_code(interrupt: KeyboardInterrupt) -> int:
     return TERMINATED if isinstance(interrupt, Terminated) else INTERRUPTED
 

@@ -7,6 +7,7 @@ evaluate, and record everything in MLflow.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -24,6 +25,7 @@ from dlnet.data.dataset import ScaledData, load_variant
 from dlnet.data.errors import DataError, DataNotBuiltError
 from dlnet.data.variants import SCALED_DIR, build_command, catalogue, scaled_dir, scaled_name
 from dlnet.lineage import dvc_digest, git_state
+from dlnet.resources import check_fits
 from dlnet.uris import check_reachable, portable_params, redact
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
@@ -56,6 +58,9 @@ class JobResult:
     epochs_run: int
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
+    pruned: bool = False  # stopped early because `on_history` asked (a sweeper's pruner): FINISHED
+    model_uri: str | None = None  # the run's MLflow model (models:/<model id>); None if diverged or pruned
+    tracking_uri: str | None = None
 
 
 def run_name(config: Config, swept: Iterable[str] = ()) -> str:
@@ -74,7 +79,7 @@ def run_name(config: Config, swept: Iterable[str] = ()) -> str:
             parts.append(config.scale.method)
         elif key in ("optim.lr", "model.hidden_units", "batch", "batch.name") or key not in flat:
             continue
-        elif key == "batch.size" and config.batch.name == "mini":
+        elif key == "batch.size":  # mini shows its size already; full and stochastic have none to show
             continue
         else:
             parts.append(f"{SHORT_NAMES.get(key, key.split('.')[-1])}={flat[key]}")
@@ -130,6 +135,8 @@ def check_data(root: Path, config: Config, folder: Path | None = None) -> Scaled
             f"{overrides}`; or make it a variant: a file conf/data/<name>.yaml with these values, listed in "
             "conf/variants.yaml, then `dvc repro`."
         )
+    rows = meta.get("rows") or {}
+    check_fits(config, len(meta.get("features") or ()), rows.get("train", 0), rows.get("val", 0), rows.get("test", 0))
     return data
 
 
@@ -178,7 +185,7 @@ def run_job(
     swept: Iterable[str] = (),
     progress: bool | None = None,
     extra_tags: dict[str, str] | None = None,
-    on_history: Callable[[tuple[int, float, float | None]], None] | None = None,
+    on_history: Callable[[tuple[int, float, float | None]], str | None] | None = None,
     data_folder: Path | None = None,
     output_dir: Path | None = None,
     uri: str | None = None,
@@ -186,7 +193,9 @@ def run_job(
     """Train the network `cfg` describes and track it as one MLflow run; return what it reached.
 
     The data is the config's variant under `root`, or `data_folder` when given (data built
-    for this run alone). Raises one of INPUT_ERRORS before any run is created. The run's
+    for this run alone). `on_history` sees every logged (epoch, train loss, val loss); when it
+    returns a reason (a string), training stops there and the run ends FINISHED, tagged
+    `dlnet.pruned=true`. Raises one of INPUT_ERRORS before any run is created. The run's
     results are written to `output_dir`/run (dlnet.results) before they are sent to the
     store; if the store fails meanwhile, training goes on, and TrackingError says where they are.
     `uri` is the tracking URI when the caller resolved it already (a sweep's controller);
@@ -206,7 +215,8 @@ def run_job(
         # Before any training: an unreachable server fails in seconds, not minutes. A sweep's
         # controller checked already; its jobs ride out a server restart on MLflow's retries.
         check_reachable(uri)
-    experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
+    # A sweep's controller looked for dead runs once, before its jobs: not again in every job.
+    experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment, reap=parent_run_id is None)
     # Params any machine can read: passwords masked, this machine's paths kept as tags only.
     params, local_tags = portable_params(flatten(_as_dict(config)), root)
     name = run_name(config, swept)
@@ -233,8 +243,8 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final = _train_and_log(logger, config, name, saved, data, scaled_folder, progress, on_history,
-                                            params)
+            history, final, stopped, model_uri = _train_and_log(logger, config, name, saved, data, scaled_folder,
+                                                                progress, on_history, params)
             results.write_json(saved / "run.json", {
                 "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
                 "store": _without_password(uri),
@@ -255,15 +265,19 @@ def run_job(
 
     result = JobResult(
         run_id=logger.run_id, run_name=name, status="FAILED" if history.diverged else "FINISHED",
-        epochs_run=history.epochs_run, metrics=final, reason=history.reason,
+        epochs_run=history.epochs_run, metrics=final, reason=history.reason or stopped,
+        pruned=stopped is not None, model_uri=model_uri, tracking_uri=uri,
     )
     print(summary_line(result), flush=True)
     return result
 
 
 def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledData, scaled_folder: Path,
-                   progress: bool, on_history, params: dict[str, Any]) -> tuple[Any, dict[str, float]]:
-    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger`."""
+                   progress: bool, on_history, params: dict[str, Any],
+                   ) -> tuple[Any, dict[str, float], str | None, str | None]:
+    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger` with the
+    packaged model; return the history, the final metrics, why `on_history` stopped the training (None
+    if it did not) and the model's URI (None if there is none)."""
     from dlnet import plots
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
@@ -284,14 +298,17 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
         rng=config.train.seed, dtype=np.dtype(config.model.dtype),
     )
     bar = _progress(config.train.epochs, progress)
+    stop_reasons: list[str] = []
 
-    def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> None:
+    def on_epoch(epoch: int, train_loss: float, val_loss: float | None) -> bool:
         logger.add_points(epoch, {"train/loss": train_loss, "val/loss": val_loss})
-        if on_history is not None:
-            on_history((epoch, train_loss, val_loss))
+        stop = on_history((epoch, train_loss, val_loss)) if on_history is not None else None
         if bar is not None:
             bar.update(epoch - bar.n)
             bar.set_postfix_str(f"loss {train_loss:.4f}", refresh=False)
+        if stop:
+            stop_reasons.append(str(stop))
+        return bool(stop)
 
     try:
         history = train(
@@ -299,7 +316,7 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
             strategy=config.batch.name, batch_size=config.batch.size, seed=config.train.seed,
             X_val=val_split.X if has_val else None, Y_val=val_split.Y if has_val else None,
             log_every=config.train.log_every, callback=on_epoch,
-            divergence_factor=config.train.divergence_factor,
+            divergence_factor=config.train.divergence_factor, engine=config.train.engine,
         )
     finally:
         if bar is not None:
@@ -320,7 +337,8 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     results.write_history(saved, history.epochs, history.train_loss, history.val_loss if has_val else None)
     results.write_json(saved / "metrics.json", final)
     (saved / "config.yaml").write_text(redact(yaml.safe_dump(resolved, sort_keys=False)))
-    np.savez(saved / "weights.npz", **net.params, threshold=np.array(config.model.threshold))
+    if not history.diverged:  # a diverged net's weights may be NaN or inf: not worth keeping
+        np.savez(saved / "weights.npz", **net.params)  # TwoLayerNet(params=...) takes them back
     plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
                      saved / "loss_curve.png", title=name, log_scale=config.tracking.loss_plot_scale == "log")
     if not history.diverged:
@@ -333,14 +351,42 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     (saved / "scaler.json").write_bytes(data.scaler_bytes)
 
     logger.flush()
+    logger.set_tags({"dlnet.engine": history.engine})
     logger.log_metrics({k: v for k, v in final.items() if np.isfinite(v)}, step=history.epochs_run)
     for artifact in results.ARTIFACTS:
         if (saved / artifact).is_file():
             logger.log_artifact(saved / artifact)
+    stopped = stop_reasons[-1] if history.stopped_early and not history.diverged else None
+    model_uri = None
+    if not history.diverged and not stopped and logger.offline is None:
+        model_uri = log_model(logger.uri, logger.run_id, net, config, data.scaler_bytes, train_split.X,
+                              step=history.epochs_run, metrics={k: v for k, v in final.items() if np.isfinite(v)})
     if history.diverged:
         logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
         logger.fail(f"diverged: {history.reason}")
-    return history, final
+    elif stopped:
+        # Pruned: a deliberate stop, not a fault. The run stays FINISHED (KILLED means interrupted);
+        # the tag makes it filterable: tags.`dlnet.pruned` = 'true'.
+        logger.set_tags({"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run,
+                         "dlnet.status_reason": stopped})
+    return history, final, stopped, model_uri
+
+
+def log_model(uri: str, run_id: str, net, config: Config, scaler_json: bytes, X_train: np.ndarray,
+              *, step: int, metrics: dict[str, float]) -> str:
+    """Package the trained net with the scaler it was trained behind (read with its data) as the run's model."""
+    from dlnet import tracking_model
+    from dlnet.data.scale import Scaler
+    from dlnet.model import RawModel, dataset_range, raw_rows
+
+    scaler = Scaler.from_dict(json.loads(scaler_json))
+    model = RawModel(
+        dataset=config.data.name, features=list(scaler.features), valid_range=dataset_range(config.data.name),
+        scaler=scaler, params=net.params, threshold=config.model.threshold, dtype=config.model.dtype,
+        run_id=run_id,
+    )
+    example = raw_rows(model, X_train[:, :3])
+    return tracking_model.log_model(uri, run_id, model, example, step=step, metrics=metrics)
 
 
 def _without_password(uri: str) -> str:
@@ -362,6 +408,7 @@ def summary_line(result: JobResult) -> str:
     else:
         accuracies = [f"{part} acc {m[f'{part}/accuracy']:.3f}" for part in ("val", "test") if f"{part}/accuracy" in m]
         outcome = ", ".join(accuracies) or f"train acc {m.get('train/accuracy', float('nan')):.3f}"
+        outcome += f", PRUNED ({result.reason})" if result.pruned else ""
     return (
         f"[{result.run_name}] {result.epochs_run} epochs, {outcome}, "
         f"{m.get('time/train_seconds', 0.0):.2f} s, MLflow run {result.run_id}"

@@ -44,16 +44,22 @@ def relu(Z: np.ndarray) -> np.ndarray:
     return np.maximum(Z, 0)
 
 
+def _log1p_exp_neg_abs_into(Z: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """Write L = log(1 + e^-|Z|), the part of softplus that never overflows, and return L."""
+    np.abs(Z, out=L)
+    np.negative(L, out=L)
+    np.exp(L, out=L)
+    np.log1p(L, out=L)
+    return L
+
+
 def _softplus_neg_into(Z: np.ndarray, S: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     """Write S = softplus(-Z) = log(1 + e^-Z) = -log sigmoid(Z), and return S.
 
     Computed as log1p(e^-|Z|) - min(Z, 0), so e^x never overflows. Z, S and tmp share one shape;
     S and tmp are overwritten.
     """
-    np.abs(Z, out=S)
-    np.negative(S, out=S)
-    np.exp(S, out=S)
-    np.log1p(S, out=S)
+    _log1p_exp_neg_abs_into(Z, S)
     np.minimum(Z, 0, out=tmp)
     np.subtract(S, tmp, out=S)
     return S
@@ -76,13 +82,19 @@ def sigmoid(Z: np.ndarray) -> np.ndarray:
     return np.exp(-_softplus_neg(Z))
 
 
-def _mean_bce(S: np.ndarray, Z2: np.ndarray, Y: np.ndarray) -> float:
-    """Mean binary cross-entropy from S = softplus(-Z2), Z2 and Y, all of one shape (1, m).
+def _mean_bce(L: np.ndarray, Z2: np.ndarray, Y: np.ndarray, out: np.ndarray, tmp: np.ndarray) -> float:
+    """Mean binary cross-entropy from L = log1p(e^-|Z2|), Z2 and Y, all of one shape (1, m).
 
-    Per sample -log Yh = S and -log(1 - Yh) = S + Z2, so the loss is mean(S + (1 - Y)·Z2),
-    taken here as three reductions so no temporary array is needed.
+    Per sample -log Yh = L - min(Z2, 0) and -log(1 - Yh) = L + max(Z2, 0), so the loss of a sample
+    is L + (max(Z2, 0) - Y·Z2). Y·Z2 is exactly Z2 or 0, so the bracket is exact, and every term
+    is >= 0: the sum cancels nothing, and a small loss keeps all its digits (three separate sums,
+    ΣS + ΣZ2 - ΣY·Z2, would cancel large logits against each other). `out` and `tmp` are scratch.
     """
-    return float((S.sum() + Z2.sum() - np.vdot(Y, Z2)) / Z2.size)
+    np.multiply(Y, Z2, out=tmp)
+    np.maximum(Z2, 0, out=out)
+    out -= tmp
+    out += L
+    return float(out.sum() / Z2.size)
 
 
 def bce_with_logits(Z2: np.ndarray, Y: np.ndarray) -> float:
@@ -96,7 +108,7 @@ def bce_with_logits(Z2: np.ndarray, Y: np.ndarray) -> float:
         raise ValueError(f"Z2 and Y must have the same shape; got Z2 {Z2.shape} and Y {Y.shape}")
     if Z2.size == 0:
         raise ValueError("Z2 must hold at least one sample; got an empty array")
-    return _mean_bce(_softplus_neg(Z2), Z2, Y)
+    return _mean_bce(_log1p_exp_neg_abs_into(Z2, np.empty_like(Z2)), Z2, Y, np.empty_like(Z2), np.empty_like(Z2))
 
 
 def article_loss(Yh: np.ndarray, Y: np.ndarray) -> float:
@@ -444,11 +456,15 @@ class TwoLayerNet:
         np.maximum(Z1, 0, out=A1)
         np.dot(self.W2, A1, out=Z2)
         Z2 += self.b2
-        # Yh = exp(-softplus(-Z2)), and softplus(-Z2) is also the loss's -log Yh.
-        _softplus_neg_into(Z2, S, buf.tmp)
+        # S = log1p(e^-|Z2|) serves the loss (Yh and tmp as scratch), then becomes softplus(-Z2),
+        # and Yh = exp(-softplus(-Z2)).
+        _log1p_exp_neg_abs_into(Z2, S)
+        loss = None if Y is None else _mean_bce(S, Z2, Y, Yh, buf.tmp)
+        np.minimum(Z2, 0, out=buf.tmp)
+        S -= buf.tmp
         np.negative(S, out=Yh)
         np.exp(Yh, out=Yh)
-        return None if Y is None else _mean_bce(S, Z2, Y)
+        return loss
 
     def _backward_into(self, buf: _Buffers, X: np.ndarray, Y: np.ndarray, scale: float) -> float:
         """Back-propagate from the forward pass held in `buf`; gradients land in buf.dW1, db1, dW2.

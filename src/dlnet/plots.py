@@ -50,6 +50,9 @@ FIGSIZE = (7.0, 4.5)  # inches; 840 x 540 pixels at DPI
 LOSS_LABEL = "binary cross-entropy"
 BATCH_ORDER = ("full", "mini", "stochastic")
 MISSING_COLOUR = "0.85"  # light grey for cells without a value
+# zlib's fastest level: encoding at the default level 6 took as long as drawing a run's plot;
+# these flat-coloured figures come out about a third larger, still tens of KB.
+_PNG_OPTIONS: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}}
 
 # Distinct curves for a sweep overlay: 10 colours x 3 line styles = 30 combinations.
 # Dashed is kept for diverged runs, so it is not in the cycle.
@@ -71,7 +74,7 @@ def _new_figure(figsize: tuple[float, float] = FIGSIZE, margins: dict[str, float
 
 
 def _save_png(fig: Figure, path: str | os.PathLike[str]) -> Path:
-    return write_atomically(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI), "wb")
+    return write_atomically(path, lambda fh: fig.savefig(fh, format="png", dpi=DPI, **_PNG_OPTIONS), "wb")
 
 
 def _xy(x: Iterable[float], y: Iterable[float], *, positive: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -361,11 +364,14 @@ RESULT_COLUMNS = (
     "batch.size",
     "epochs",
     "val/accuracy",
+    "val/loss",
     "test/accuracy",
     "time/train_seconds",
     "status",
     "run_id",
 )
+# Shown only when the rows have them: a sweep's table leaves the test set out (see dlnet.sweep).
+_OPTIONAL_COLUMNS = ("val/loss", "test/accuracy", "run_id")
 _ACCURACY_COLUMNS = ("val/accuracy", "test/accuracy")
 _SECONDS_COLUMNS = ("time/train_seconds",)
 _INTEGER_COLUMNS = ("model.hidden_units", "batch.size", "epochs")
@@ -415,17 +421,19 @@ def _results_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
     df = pd.DataFrame(list(rows))
-    columns = [c for c in RESULT_COLUMNS if c != "run_id" or c in df.columns]
+    columns = [c for c in RESULT_COLUMNS if c not in _OPTIONAL_COLUMNS or c in df.columns]
     columns += [c for c in df.columns if c not in columns]
     df = df.reindex(columns=columns)
-    for c in ("optim.lr", *_ACCURACY_COLUMNS, *_SECONDS_COLUMNS):
-        df[c] = pd.to_numeric(df[c], errors="coerce")
+    for c in ("optim.lr", *_ACCURACY_COLUMNS, *_SECONDS_COLUMNS, "val/loss"):
+        if c in df.columns:
+            df[c] = pd.to_numeric(df[c], errors="coerce")
     for c in _INTEGER_COLUMNS:
         values = pd.to_numeric(df[c], errors="coerce")
         whole = values.dropna()
         df[c] = values.round().astype("Int64") if (whole == whole.round()).all() else values
     for c in _ACCURACY_COLUMNS:
-        df[c] = df[c].round(3)
+        if c in df.columns:
+            df[c] = df[c].round(3)
     for c in _SECONDS_COLUMNS:
         df[c] = df[c].round(2)
     df = df.sort_values("val/accuracy", ascending=False, na_position="last", kind="mergesort")
@@ -446,6 +454,7 @@ def results_table(
     df = _results_frame(rows)
     formats: dict[str, str | Callable[[Any], str]] = {c: ".3f" for c in _ACCURACY_COLUMNS}
     formats.update({c: ".2f" for c in _SECONDS_COLUMNS})
+    formats["val/loss"] = ".4f"
     formats["optim.lr"] = _fmt_number
     csv_path = write_atomically(csv_path, lambda fh: df.to_csv(fh, index=False), "w")
     md_path = write_atomically(md_path, lambda fh: fh.write(markdown_table(df, formats=formats)), "w")

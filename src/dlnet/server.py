@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from dlnet.browser import LOOPBACK, BrowserError, MlflowServer, _kill_group, free_port, server_env
+from dlnet.mlflow_server import LOOPBACK, MlflowServer, MlflowServerError, free_port, server_env, stop_group
 from dlnet.lineage import project_root
 
 DEFAULT_DIR = ".tracking-server"
@@ -243,16 +243,18 @@ class TrackingServer:
         return self
 
     def _start_mlflow(self, password: str) -> None:
+        assert self.db_port is not None, "PostgreSQL starts first"
         self.mlflow = ProxiedMlflowServer(database_url(self.db_port, password), self.folder / "artifacts",
                                           port=self.port, log_path=self.folder / "mlflow.log", cwd=self.folder)
         try:
             self.mlflow.start()
-        except BrowserError as error:
+        except MlflowServerError as error:
             raise ServerError(str(error)) from None
 
     def restart_tracking(self) -> None:
         """Stop and start `mlflow server` alone (same port, same database): what an upgrade does."""
-        self.mlflow.stop()
+        if self.mlflow is not None:
+            self.mlflow.stop()
         self._start_mlflow(self._password())
 
     def stop(self) -> None:
@@ -266,7 +268,7 @@ class TrackingServer:
                 os.killpg(postgres.pid, signal.SIGINT)
                 postgres.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                _kill_group(postgres, grace=5)
+                stop_group(postgres, grace=5)
             except ProcessLookupError:
                 pass
 

@@ -11,19 +11,21 @@ At the end it prints the table of runs and logs the sweep's plots on the parent 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import sys
 import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from dlnet import ui_views
 from dlnet.shipping import DATA_RUN_ENV
-from dlnet.uris import TrackingUnreachableError, redact
+from dlnet.uris import TrackingUnreachableError, portable_params, redact
 
 PARENT_RUN_ENV = "DLNET_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "DLNET_SWEPT_KEYS"
@@ -57,6 +59,38 @@ def _describe(swept: list[str], jobs: list[list[str]]) -> str:
     return f"sweep {shape} = {len(jobs)} runs"
 
 
+def fixed_and_varying(composed: list[dict[str, Any]], swept: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """The flattened params every job shares (with their values), and the keys whose values differ.
+
+    The varying keys come in the order they were swept (`batch` stands for `batch.name`, `batch.size`).
+    """
+    from dlnet.config import flatten
+
+    flats = [flatten(cfg) for cfg in composed]
+    keys = list(flats[0]) if flats else []
+    varying = [key for key in keys if any(flat.get(key) != flats[0][key] for flat in flats[1:])]
+    fixed = {key: flats[0][key] for key in keys if key not in varying}
+
+    def sweep_order(key: str) -> int:
+        return next((i for i, s in enumerate(swept) if key == s or key.startswith(f"{s}.")), len(swept))
+
+    return fixed, sorted(varying, key=sweep_order)
+
+
+# Short names for fixed values in a sweep's view name: `epochs=200`.
+FIXED_SHORT = {"train.epochs": "epochs", "train.seed": "seed", "optim.lr": "lr", "model.hidden_units": "h"}
+
+
+def view_name(name: str, fixed: dict[str, Any], defaults: dict[str, Any], started: datetime) -> str:
+    """When and what: `2026-05-14 10:32:05 · sweep lr(3) × h(3) = 9 runs · epochs=200 batch.name=mini`.
+
+    Fixed values that differ from the configuration's defaults are named (where the store is, is not).
+    """
+    changed = [f"{FIXED_SHORT.get(key, key)}={value}" for key, value in fixed.items()
+               if not key.startswith("tracking.") and key in defaults and defaults[key] != value]
+    return " · ".join([f"{started:%Y-%m-%d %H:%M:%S}", name, *([" ".join(changed)] if changed else [])])
+
+
 def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
     """Compose and validate every job's config (and its data) before the first one starts."""
     from hydra import compose
@@ -65,9 +99,26 @@ def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
     from dlnet.job import INPUT_ERRORS, check_data
     from dlnet.lineage import project_root
 
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    # Composing a config takes ~0.1 s, and Hydra composes every job twice more: compose once per
+    # set of group choices (batch=mini, ...), then set the plain values as Hydra itself does.
+    repository = GlobalHydra.instance().config_loader().repository
+    parser = OverridesParser.create()
+    bases: dict[tuple[str, ...], DictConfig] = {}
     composed = []
     for overrides in jobs:
-        cfg = OmegaConf.to_container(compose(config_name=config_name, overrides=overrides), resolve=True)
+        parsed = parser.parse_overrides(overrides)
+        chooses = [o.package is not None or o.key_or_group.startswith("hydra") or repository.group_exists(o.key_or_group)
+                   for o in parsed]
+        groups = tuple(o.input_line for o, choice in zip(parsed, chooses) if choice)
+        if groups not in bases:
+            bases[groups] = compose(config_name=config_name, overrides=list(groups))
+        job_cfg = copy.deepcopy(bases[groups])
+        ConfigLoaderImpl._apply_overrides_to_config([o for o, choice in zip(parsed, chooses) if not choice], job_cfg)
+        cfg = cast(dict[str, Any], OmegaConf.to_container(job_cfg, resolve=True))
         try:
             check_data(project_root(), validate(cfg))
         except INPUT_ERRORS as error:
@@ -81,10 +132,14 @@ class MlflowSweep(Callback):
 
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
+        self.study: dict[str, Any] | None = None  # the sweeper's settings when the multirun is an Optuna study
         self.uri: str | None = None
         self.experiment_id: str | None = None
         self.name = ""
         self.swept: list[str] = []
+        self.register = True  # tracking.register: the best run becomes dlnet-<data set>@champion
+        self.view_name = ""
+        self.varying: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's exception into a warning and goes on with the jobs;
@@ -107,15 +162,30 @@ class MlflowSweep(Callback):
         from dlnet import tracking
         from dlnet.lineage import project_root
 
-        swept, jobs = sweep_jobs(config)
-        composed = check_jobs(config.hydra.job.config_name, jobs)
+        from dlnet import search
+
+        if search.is_search(config):
+            # A study's trials are not known in advance: check the corners of its search space instead.
+            swept, jobs, self.study = search.plan(config)
+            composed = check_corners(config.hydra.job.config_name, jobs)
+        else:
+            swept, jobs = sweep_jobs(config)
+            composed = check_jobs(config.hydra.job.config_name, jobs)
         tracking_cfg = composed[0]["tracking"]
+        self.register = bool(tracking_cfg.get("register", True))
         self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
         tracking.check_reachable(self.uri)
         self.experiment_id = tracking.ensure_experiment(self.uri, tracking_cfg["experiment"])
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        name = self.name = _describe(swept, jobs)
+        name = self.name = search.describe(self.study, swept) if self.study else _describe(swept, jobs)
         self.swept = swept
+        study_tags = {"dlnet.sweep.jobs": self.study["n_trials"], "dlnet.study.name": self.study["study_name"],
+                      "dlnet.study.storage": search.storage_of(self.study)} if self.study else {}
+        fixed, self.varying = fixed_and_varying(composed, swept)
+        # As a job's params: passwords masked, this machine's paths kept as tags only.
+        fixed, local_tags = portable_params(fixed, project_root())
+        defaults = self._defaults(config.hydra.job.config_name)
+        self.view_name = view_name(name, fixed, defaults, datetime.now())
         self.parent_run_id = tracking.start_parent_run(
             self.uri, self.experiment_id, name,
             tags={
@@ -125,16 +195,20 @@ class MlflowSweep(Callback):
                 "dlnet.sweep.dir": sweep_dir,
                 "dlnet.sweep.launcher": config.hydra.launcher.get("_target_", "basic").rsplit(".", 1)[-1],
                 "source": "hydra-multirun",
+                **study_tags,
+                **local_tags,
             },
         )
+        # The parent carries what every run of the sweep shares, and what was swept.
+        tracking.parent_logger(self.uri, self.parent_run_id).log_params({**fixed, "sweep.keys": ", ".join(swept)})
         for_jobs = {PARENT_RUN_ENV: self.parent_run_id, SWEPT_KEYS_ENV: ",".join(swept), TRACKING_URI_ENV: self.uri,
                     tracking.TRACKING_URI_ENV: self.uri}
         os.environ.update({PARENT_RUN_ENV: self.parent_run_id, TRACKING_URI_ENV: self.uri})  # for cli's Ctrl-C
         launcher = config.hydra.launcher.get("_target_", "")
         if not launcher.endswith(LOCAL_LAUNCHERS):
             # Jobs may run where there is no checkout: their data travels with them.
-            from dlnet.job import data_dir
             from dlnet.config import validate
+            from dlnet.job import data_dir
             from dlnet.shipping import ship
 
             ship(self.uri, self.parent_run_id, project_root(), [data_dir(validate(cfg)) for cfg in composed])
@@ -142,24 +216,41 @@ class MlflowSweep(Callback):
         send_with_jobs(config, for_jobs)
         print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
 
+    @staticmethod
+    def _defaults(config_name: str) -> dict[str, Any]:
+        from hydra import compose
+
+        from dlnet.config import flatten
+
+        composed = OmegaConf.to_container(compose(config_name=config_name, overrides=[]), resolve=True)
+        return flatten(cast(dict[str, Any], composed))
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        if self.parent_run_id is None:
+        uri, experiment_id, parent_run_id = self.uri, self.experiment_id, self.parent_run_id
+        if parent_run_id is None or uri is None or experiment_id is None:
             return
         from dlnet import tracking
 
         try:
             # Every job has returned: a child still RUNNING lost its process or its Ray node.
-            tracking.end_running_children(self.uri, self.parent_run_id, "FAILED", LOST_REASON)
-            lost = lost_runs(self.uri, self.experiment_id, self.parent_run_id)
-            rows, curves = collect(self.uri, self.experiment_id, self.parent_run_id)
-            log_sweep_report(self.uri, self.parent_run_id, rows, curves)
-            save_sweep_view(self.uri, self.experiment_id, self.parent_run_id, self.name, self.swept)
-            print(report(rows, self.uri, self.experiment_id, self.parent_run_id, lost=lost), flush=True)
+            tracking.end_running_children(uri, parent_run_id, "FAILED", LOST_REASON)
+            lost = lost_runs(uri, experiment_id, parent_run_id)
+            rows, curves = collect(uri, experiment_id, parent_run_id)
+            champions = crown(uri, parent_run_id, rows, register=self.register)
+            log_sweep_report(uri, parent_run_id, rows, curves, heatmap=self.study is None)
+            save_sweep_view(uri, experiment_id, parent_run_id, self.view_name, self.varying)
+            save_runs_view(uri, experiment_id)
+            print(report(rows, uri, experiment_id, parent_run_id, champions, lost=lost), flush=True)
+            if self.study:
+                from dlnet import search
+
+                print(search.log_study(uri, parent_run_id, self.study, rows), flush=True)
         finally:
-            tracking.end_parent_run(self.uri, self.parent_run_id, "FINISHED")
+            tracking.end_parent_run(uri, parent_run_id, "FINISHED")
             for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV, DATA_RUN_ENV):
                 os.environ.pop(key, None)
             self.parent_run_id = None
+            self.study = None
 
 
 # How a run ends when its worker died under it: ended by this controller at the sweep's end, or
@@ -193,7 +284,17 @@ def send_with_jobs(config: DictConfig, values: dict[str, str]) -> None:
         config.hydra.overrides.hydra = list(config.hydra.overrides.hydra) + overrides
 
 
-def _number(text: str | None) -> Any:
+def check_corners(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
+    """check_jobs for a search space's corners: a corner Hydra cannot compose is a bad space too."""
+    from hydra.errors import HydraException
+
+    try:
+        return check_jobs(config_name, jobs)
+    except HydraException as error:
+        raise SweepError(f"search space: {str(error).splitlines()[0]}") from None
+
+
+def _number(text: Any) -> Any:
     try:
         value = float(text)
     except (TypeError, ValueError):
@@ -217,29 +318,38 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
             "batch.size": _number(params.get("batch.size")),
             "epochs": int(metrics.get("epochs_run", 0)),
             "val/accuracy": metrics.get("val/accuracy", math.nan),
+            "val/loss": metrics.get("val/loss", math.nan),
             "test/accuracy": metrics.get("test/accuracy", math.nan),
             "time/train_seconds": metrics.get("time/train_seconds", math.nan),
             "status": run["status"],
             "run_id": run["run_id"],
+            "data.name": params.get("data.name"),
         }
         rows.append(row)
         history = tracking.metric_history(uri, run["run_id"], "val/loss")
+        if "dlnet.trial" in run["tags"]:  # a study's trial: its number, final val loss, pruned or not
+            row["trial"] = run["tags"]["dlnet.trial"]
+            row["val/loss"] = max(history)[1] if history else math.nan
+            if run["tags"].get("dlnet.pruned") == "true":
+                row["status"] = "PRUNED"
         curves.append({
             "name": run["run"], "epochs": [s for s, _ in history], "val_loss": [v for _, v in history],
             "status": run["status"],
         })
-    rows.sort(key=lambda r: (math.isnan(r["val/accuracy"]), -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0)))
+    rows.sort(key=lambda r: (math.isnan(r["val/accuracy"]), -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0),
+                             r["val/loss"] if not math.isnan(r["val/loss"]) else math.inf))
     return rows, curves
 
 
-def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: list[dict]) -> None:
+def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: list[dict], heatmap: bool = True) -> None:
     """The sweep's plots and results table, as artifacts of the parent run."""
     from dlnet import plots, tracking
 
     parent = tracking.parent_logger(uri, parent_run_id)
     finished = [r for r in rows if r["status"] == "FINISHED"]
     best = finished[0] if finished else None
-    summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": len(rows) - len(finished)}
+    diverged = sum(r["status"] == "FAILED" for r in rows)
+    summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": diverged}
     if best is not None and not math.isnan(best["val/accuracy"]):
         summary["sweep/best_val_accuracy"] = best["val/accuracy"]
         parent.set_tags({"dlnet.sweep.best_run": f"{best['run']} ({best['run_id']})"})
@@ -250,56 +360,167 @@ def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: lis
         folder = Path(scratch)
         paths = [
             plots.sweep_val_loss_overlay(curves, folder / "sweep_val_loss.png", title="validation loss, every run"),
-            plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy"),
-            *plots.results_table(rows, folder / "sweep_results.csv", folder / "sweep_results.md"),
+            *([plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy")]
+              if heatmap else []),  # a study's values are continuous: its slice plots show this instead
+            *plots.results_table(validation_only(rows), folder / "sweep_results.csv", folder / "sweep_results.md"),
         ]
         for path in paths:
             parent.log_artifact(path)
 
 
-def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str, lost: list[str] = ()) -> str:
+def validation_only(rows: list[dict]) -> list[dict]:
+    """The rows without their test metrics: runs are compared, and picked, on validation only."""
+    return [{key: value for key, value in row.items() if not key.startswith("test/")} for row in rows]
+
+
+def pick_champions(rows: list[dict]) -> dict[str, dict]:
+    """The best FINISHED run of each data set: highest val/accuracy, then lowest val/loss.
+
+    Never the test set: it is looked at once, for the champion alone. Runs without a validation
+    accuracy (no validation part) cannot be champions.
+    """
+    best: dict[str, dict] = {}
+    for row in rows:
+        if row["status"] != "FINISHED" or not math.isfinite(row["val/accuracy"]):
+            continue
+        rank = (-row["val/accuracy"], row["val/loss"] if math.isfinite(row["val/loss"]) else math.inf)
+        current = best.get(row["data.name"])
+        if current is None or rank < current["rank"]:
+            best[row["data.name"]] = {"rank": rank, "row": row}
+    return {dataset: entry["row"] for dataset, entry in best.items()}
+
+
+def crown(uri: str, parent_run_id: str, rows: list[dict], *, register: bool) -> dict[str, dict]:
+    """Pick each data set's champion, tag it on the parent run and (if `register`) register it as
+    `dlnet-<data set>` with the alias `champion`. Returns {data set: {row, name, version}}."""
+    from dlnet import tracking, tracking_model
+
+    champions = {}
+    for dataset, row in pick_champions(rows).items():
+        name = tracking_model.registered_name(dataset)
+        version, error = None, None
+        if register:
+            try:
+                version = tracking_model.register(uri, row["run_id"], name)
+            except Exception as failure:  # the sweep's results stand; say why it is not registered
+                error = f"{type(failure).__name__}: {failure}"
+        champions[dataset] = {"row": row, "name": name, "version": version, "error": error}
+        tags = {f"dlnet.sweep.champion.{dataset}": row["run_id"]}
+        if version is not None:
+            tags[f"dlnet.sweep.champion.{dataset}.registered"] = f"{name} version {version}"
+        tracking.parent_logger(uri, parent_run_id).set_tags(tags)
+    return champions
+
+
+def champion_lines(champions: dict[str, dict]) -> list[str]:
+    """What the sweep's summary says about each champion; its test accuracy is shown only here."""
+    lines = []
+    for dataset, champion in champions.items():
+        row = champion["row"]
+        test = row.get("test/accuracy", math.nan)
+        lines.append(
+            f"Champion ({dataset}): {row['run']} (run {row['run_id']}), best on validation: "
+            f"val/accuracy {row['val/accuracy']:.3f}, val/loss {row['val/loss']:.4f}; "
+            f"its test/accuracy: {test:.3f}."
+        )
+        if champion["version"] is not None:
+            lines.append(f"  Registered as {champion['name']} version {champion['version']}, alias "
+                         f"champion: dlnet-predict models:/{champion['name']}@champion INPUT.csv")
+        elif champion["error"]:
+            lines.append(f"  error: could not register it as {champion['name']}: {champion['error']}")
+        else:
+            lines.append("  Not registered (tracking.register=false).")
+    return lines
+
+
+def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
+           champions: dict[str, dict] | None = None, lost: list[str] | tuple[str, ...] = ()) -> str:
     """The table printed at the end of a sweep, best validation accuracy first, and where to look.
 
-    `lost`: the runs whose worker died under them (ended FAILED by the controller).
-    """
+    Every run shows its validation metrics; the test accuracy is shown for the champion alone.
+    `lost`: the runs whose worker died under them (ended FAILED by the controller)."""
     from dlnet.plots import markdown_table
     import pandas as pd
 
     diverged = sum(r["status"] == "FAILED" and r["run_id"] not in lost for r in rows)
+    best = next((r for r in rows if not math.isnan(r["val/accuracy"])), None)
     killed = sum(r["status"] == "KILLED" for r in rows)
+    pruned = sum(r["status"] == "PRUNED" for r in rows)
     lost_names = {r["run"] for r in rows if r["run_id"] in lost}
     reran = sum(any(r["run"] == name and r["run_id"] not in lost and r["status"] != "RUNNING" for r in rows)
                 for name in lost_names)
-    columns = ["run", "epochs", "val/accuracy", "test/accuracy", "time/train_seconds", "status"]
-    formats = {"val/accuracy": ".3f", "test/accuracy": ".3f", "time/train_seconds": ".2f"}
+    columns = ["run", "epochs", "val/accuracy", "val/loss", "time/train_seconds", "status"]
+    formats = {"val/accuracy": ".3f", "val/loss": ".4f", "time/train_seconds": ".2f"}
+    if any("trial" in r for r in rows):  # a study: which trial each run was
+        columns = ["trial", *columns]
     table = markdown_table(pd.DataFrame(rows, columns=columns), formats=formats) if rows else "(no runs)"
     lines = [
         "",
-        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed - len(lost)} finished, {diverged} diverged"
+        f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed - pruned - len(lost)} finished"
+        + (f", {pruned} pruned" if pruned else "") + f", {diverged} diverged"
         + (f", {killed} interrupted" if killed else "")
         + (f", {len(lost)} lost with their worker ({reran} of those jobs ran again)" if lost else "") + ".",
         table,
         "",
+        *champion_lines(champions or {}),
         f"MLflow: experiment {experiment_id}, parent run {parent_run_id} ({redact(uri)}).",
-        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view:",
-        "  " + ui_views.view_url(ui_base(uri), experiment_id, ui_views.sweep_view_id(parent_run_id), charts=True),
+        f"Compare the runs in the UI: {ui_command(uri)}, then open the sweep's view",
+        *sweep_addresses(ui_base(uri), experiment_id, parent_run_id, best["run_id"] if best else None),
     ]
     return "\n".join(lines)
 
 
+def sweep_addresses(base: str, experiment_id: str, parent_run_id: str, best_run_id: str | None) -> list[str]:
+    """Where to look in the UI: the sweep's runs table, its charts, and its best run."""
+    view_id = ui_views.sweep_view_id(parent_run_id)
+    lines = [f"  runs:     {ui_views.view_url(base, experiment_id, view_id)}",
+             f"  charts:   {ui_views.view_url(base, experiment_id, view_id, charts=True)}"]
+    if best_run_id:
+        lines.append(f"  best run: {ui_views.run_url(base, experiment_id, best_run_id)}")
+    return lines
 
-# The params the UI's sweep view shows as columns and parallel coordinates.
-VIEW_PARAMS = ["optim.lr", "model.hidden_units", "batch.name"]
 
 
-def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, swept: list[str]) -> None:
-    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu)."""
+# The params the runs page always shows as columns; the keys any sweep swept are added.
+RUNS_PAGE_PARAMS = ["optim.lr", "model.hidden_units", "batch.name", "train.epochs"]
+# A swept config group (`batch=full,mini`) shows as the param that names its choice.
+GROUP_COLUMNS = {"batch": "batch.name", "data": "data.name", "scale": "scale.method"}
+
+
+def save_sweep_view(uri: str, experiment_id: str, parent_run_id: str, name: str, varying: list[str]) -> None:
+    """Save the UI view comparing this sweep's runs on the experiment (the UI's "Views" menu).
+
+    Its columns and parallel coordinates are the params whose values differ between the runs.
+    """
     from dlnet import tracking
 
-    extra = [key for key in swept if key not in ("optim.lr", "model.hidden_units", "batch", "batch.name")]
-    state = ui_views.sweep_view_state(parent_run_id, params=VIEW_PARAMS + extra)
+    params = [key for key in varying if key != "batch.size"] or varying  # batch.size follows batch.name
+    state = ui_views.sweep_view_state(parent_run_id, params=params)
     key, value = ui_views.saved_view_tag(ui_views.sweep_view_id(parent_run_id), name, state)
     tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def save_runs_view(uri: str, experiment_id: str) -> None:
+    """Save the experiment's runs page as a view: every training run, with the params any sweep swept."""
+    from dlnet import tracking
+
+    params = list(RUNS_PAGE_PARAMS)
+    for parent in tracking.sweep_parents(uri, experiment_id):
+        for key in filter(None, (k.strip() for k in parent["params"].get("sweep.keys", "").split(","))):
+            column = GROUP_COLUMNS.get(key, key)
+            if "." in column and column not in params:
+                params.append(column)
+    state = ui_views.runs_view_state(params)
+    key, value = ui_views.saved_view_tag(ui_views.RUNS_VIEW_ID, "dlnet: every training run", state)
+    tracking.set_experiment_tag(uri, experiment_id, key, value)
+
+
+def run_address(uri: str, experiment: str, run_id: str) -> str:
+    """The line a single run ends with: where to see it in the UI."""
+    from dlnet import tracking
+
+    experiment_id = tracking.ensure_experiment(uri, experiment)
+    return f"See it in the UI ({ui_command(uri)}): {ui_views.run_url(ui_base(uri), experiment_id, run_id)}"
 
 
 def ui_base(uri: str) -> str:

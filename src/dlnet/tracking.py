@@ -1,4 +1,5 @@
-"""Everything dlnet says to MLflow. The only module that imports mlflow.
+"""Everything dlnet says to MLflow about runs. With dlnet.tracking_model (the packaged model and
+the registry), the only module that imports mlflow.
 
 A store holds one experiment; a training run is an MLflow run (nested under a
 sweep's parent run when it is part of a sweep). Metrics go in batches: one
@@ -471,6 +472,24 @@ def latest_sweep(uri: str, experiment_id: str) -> tuple[str, str] | None:
 def download_artifacts(uri: str, run_id: str, path: str, destination: Path) -> Path:
     """Copy the artifact `path` (a file or a folder) of `run_id` into `destination`; return where it landed."""
     return Path(client(uri).download_artifacts(run_id, path, str(destination)))
+
+
+def best_child(uri: str, experiment_id: str, parent_run_id: str, metric: str = "val/accuracy") -> str | None:
+    """The id of the sweep's run with the highest `metric`, if any run has it."""
+    found = client(uri).search_runs(
+        [experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=1,
+        order_by=[f"metrics.`{metric}` DESC"],
+    )
+    return found[0].info.run_id if found and metric in found[0].data.metrics else None
+
+
+def sweep_parents(uri: str, experiment_id: str) -> list[dict[str, Any]]:
+    """Every sweep parent run of the experiment (as `run_summary` dicts), newest first."""
+    found = client(uri).search_runs(
+        [experiment_id], filter_string="tags.`dlnet.sweep` = 'parent'", max_results=50000,
+        order_by=["attributes.start_time DESC"],
+    )
+    return [run_summary(run) for run in found]
 
 
 def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:

@@ -6,7 +6,10 @@ Writes reports/metrics.json (`dvc metrics show`) and reports/loss.csv (`dvc plot
 and tracks the run in MLflow like any other, tagged source=dvc. It trains on the data
 variant params.yaml names (data/scaled/<data.variant>-<scale.method>); when params.yaml asks
 for data no variant holds (`dvc exp run -S data.split_seed=3`), it prepares and scales that
-data for this run alone, in a temporary folder, so every key can be set with `-S`.
+data for this run alone, in a temporary folder, so every key can be set with `-S`. It writes
+the run's packaged MLflow model to models/dlnet (a DVC output, cached by DVC, not in git):
+
+    dlnet-predict models/dlnet INPUT.csv
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dlnet.lineage import project_root
 
 REPORTS = Path("reports")
 DIGITS = 6  # significant digits of the committed reports
+MODEL_DIR = Path("models/dlnet")
 
 
 def write_reports(root: Path, result, history_rows: list[tuple[int, float, float | None]]) -> None:
@@ -60,6 +64,21 @@ def build_for_this_run(root: Path, params: dict, scratch: Path) -> Path:
     write_scaled(folder, scaled, scaler, scale_meta(prepared_meta, method, scaled))
     print(f"train: no data variant holds this data config; prepared and scaled it for this run ({folder.name})")
     return folder
+
+
+def write_model(root: Path, result) -> None:
+    """models/dlnet: the run's MLflow model as logged, or, for a diverged run, a note saying why not."""
+    from dlnet.data.atomic import atomic_directory
+
+    with atomic_directory(root / MODEL_DIR) as folder:
+        if result.model_uri is None:
+            why = f"diverged ({result.reason})" if result.status == "FAILED" else "logged no model"
+            (folder / "NO_MODEL.txt").write_text(f"MLflow run {result.run_id} {why}: it has no model.\n",
+                                                 encoding="utf-8")
+        else:
+            from dlnet import tracking_model
+
+            tracking_model.download(result.tracking_uri, result.model_uri, folder)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         return exits.TRACKING_FAILED
     except KeyboardInterrupt as interrupt:
         print(exits.interrupt_reason(interrupt), file=sys.stderr)
+        exits.ignore_stop_signals()
         return exits.interrupt_code(interrupt)
     write_reports(root, result, history)
+    write_model(root, result)
     return 0  # a diverged run is a result too: metrics.json says so, MLflow holds the reason
 
 

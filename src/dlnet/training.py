@@ -3,6 +3,10 @@
 One loop serves the three batch strategies (see `batching`). It checks every input once, then
 runs on the network's unchecked fast path. It stops early when the loss diverges or when the
 callback asks to, and never hides a KeyboardInterrupt.
+
+Two engines run the epochs: "numpy", the network's own NumPy methods, and "compiled", the same
+steps as compiled loops (`dlnet.compiled`, Numba), with the same shuffles, in the same order.
+"auto" picks per strategy, by measurement: see AUTO_ENGINE.
 """
 
 from __future__ import annotations
@@ -11,15 +15,57 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 
-from dlnet.batching import Batches
+from dlnet.batching import Batches, resolve_batch_size
 from dlnet.network import TwoLayerNet, check_count, check_lr, check_X, check_Y
 
 # callback(epoch, train_loss, val_loss) -> True to stop early
 Callback = Callable[[int, float, float | None], bool | None]
+
+ENGINES = ("auto", "numpy", "compiled")
+# What "auto" runs. Measured (BENCHMARKS.md, section 1): a compiled stochastic epoch is over 100x
+# faster than NumPy's, paying NumPy's per-call overhead once per sample; mini-batches of 32 gain
+# several times; a full-batch epoch is a few large matrix products, where BLAS is as fast or faster.
+AUTO_ENGINE = {"full": "numpy", "mini": "compiled", "stochastic": "compiled"}
+
+
+class EngineUnavailableError(ValueError):
+    """train.engine=compiled was asked for, but Numba cannot be imported here."""
+
+
+def compiled_kernels():
+    """The module `dlnet.compiled`; EngineUnavailableError, in one line, when Numba cannot be imported."""
+    try:
+        from dlnet import compiled
+    except (ImportError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise EngineUnavailableError(
+            f"train.engine=compiled needs Numba, which cannot be imported here ({reason}); "
+            "install numba or use train.engine=numpy"
+        ) from None
+    return compiled
+
+
+def resolve_engine(engine: str, strategy: str) -> str:
+    """The engine that runs: "numpy" or "compiled". "auto" takes AUTO_ENGINE's choice for the
+    strategy, and falls back to "numpy" when Numba cannot be imported; "compiled" raises
+    EngineUnavailableError then."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}; got {engine!r}")
+    if engine == "auto":
+        engine = AUTO_ENGINE.get(strategy, "numpy")
+        if engine == "compiled":
+            try:
+                compiled_kernels()
+            except EngineUnavailableError:
+                return "numpy"
+        return engine
+    if engine == "compiled":
+        compiled_kernels()
+    return engine
 
 
 @dataclass
@@ -36,6 +82,7 @@ class History:
     seconds         wall time of the loop
     stopped_early   whether the callback asked to stop
     initial_loss    training loss before any update
+    engine          the engine that ran: "numpy" or "compiled"
     """
 
     epochs: list[int] = field(default_factory=list)
@@ -48,6 +95,7 @@ class History:
     seconds: float = 0.0
     stopped_early: bool = False
     initial_loss: float | None = None
+    engine: str = "numpy"
 
 
 def _divergence_reason(loss: float, initial: float, factor: float, epoch: int) -> str:
@@ -71,6 +119,7 @@ def train(
     log_every: int = 1,
     callback: Callback | None = None,
     divergence_factor: float = 100.0,
+    engine: str = "numpy",
 ) -> History:
     """Train `net` in place by gradient descent on X (features, m) with labels Y (1, m).
 
@@ -84,6 +133,8 @@ def train(
     divergence_factor     stop, with History.diverged set, once the train loss is NaN or inf or
                           exceeds this many times its initial value (inf turns the check off).
                           Checked every epoch for full batch, at recorded epochs otherwise.
+    engine                "numpy", "compiled" or "auto" (see `resolve_engine`); History.engine
+                          says which ran.
 
     Raises ValueError naming the argument when an input is wrong, before any training.
     """
@@ -105,17 +156,22 @@ def train(
     if has_val:
         X_val = check_X(X_val, net.n_features, net.dtype, "X_val")
         Y_val = check_Y(Y_val, X_val.shape[1], net.dtype, "Y_val", "X_val")
-    # Checks the strategy and batch size too.
-    batches = Batches(X, Y, strategy, batch_size, np.random.default_rng(seed))
+    resolve_batch_size(strategy, batch_size, X.shape[1])  # checks the strategy and the batch size
+    engine = resolve_engine(engine, strategy)
+    rng = np.random.default_rng(seed)
+    if engine == "compiled":
+        steps = _CompiledSteps(net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr)
+    else:
+        steps = _NumpySteps(net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr)
     full = strategy == "full"
 
-    history = History(val_loss=[] if has_val else None)
+    history = History(val_loss=[] if has_val else None, engine=engine)
     recorded_epochs, train_losses, val_losses = history.epochs, history.train_loss, history.val_loss
     start = time.perf_counter()
     # Overflow on the way to divergence is expected; it is reported in History, not as warnings.
     with np.errstate(all="ignore"):
         # For full batch this forward pass is also the first epoch's.
-        loss = net._train_forward(X, Y) if full else net._eval_loss(X, Y)
+        loss = steps.train_loss()
         history.initial_loss = initial = loss
         if not math.isfinite(initial):
             history.diverged, history.diverged_epoch = True, 0
@@ -127,22 +183,15 @@ def train(
         epoch = 0
         for epoch in range(1, epochs + 1):
             recorded = epoch % log_every == 0 or epoch == epochs
-            if full:
-                # Backward from the forward pass that ended the previous epoch; the new forward
-                # pass gives the loss after this epoch for free, and serves the next epoch.
-                net._train_backward_update(X, Y, lr)
-                loss = net._train_forward(X, Y)
-            else:
-                for Xb, Yb in batches.epoch():
-                    net._step_unchecked(Xb, Yb, lr, with_loss=False)
-                if not recorded:
-                    continue
-                loss = net._eval_loss(X, Y)
+            steps.epoch()
+            if not (full or recorded):
+                continue
+            loss = steps.train_loss()
 
             diverged = not loss <= limit  # also true for NaN
             if not (recorded or diverged):
                 continue
-            val = net._eval_loss(X_val, Y_val) if has_val else None
+            val = steps.val_loss() if has_val else None
             recorded_epochs.append(epoch)
             train_losses.append(loss)
             if has_val:
@@ -159,3 +208,70 @@ def train(
     history.epochs_run = epoch
     history.seconds = time.perf_counter() - start
     return history
+
+
+class _NumpySteps:
+    """The epochs on the network's own NumPy methods (network.py)."""
+
+    def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
+        self.net, self.X, self.Y, self.X_val, self.Y_val, self.lr = net, X, Y, X_val, Y_val, lr
+        self.full = strategy == "full"
+        self.batches = Batches(X, Y, strategy, batch_size, rng)
+
+    def epoch(self) -> None:
+        if self.full:
+            # Backward from the forward pass that ended the previous epoch (train_loss): full batch
+            # computes the loss every epoch, so that forward pass also serves the next epoch.
+            self.net._train_backward_update(self.X, self.Y, self.lr)
+            return
+        for Xb, Yb in self.batches.epoch():
+            self.net._step_unchecked(Xb, Yb, self.lr, with_loss=False)
+
+    def train_loss(self) -> float:
+        if self.full:
+            return self.net._train_forward(self.X, self.Y)
+        return self.net._eval_loss(self.X, self.Y)
+
+    def val_loss(self) -> float:
+        return self.net._eval_loss(self.X_val, self.Y_val)
+
+
+class _CompiledSteps:
+    """The same epochs as compiled loops (dlnet.compiled), on the network's own arrays, in place.
+
+    Draws the same shuffles as `Batches` (one rng.permutation per epoch, none for full batch).
+    The losses come from the network's NumPy forward pass, as for the "numpy" engine.
+    """
+
+    def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
+        self.kernels = compiled_kernels()
+        self.net, self.X, self.Y, self.X_val, self.Y_val, self.rng = net, X, Y, X_val, Y_val, rng
+        m = X.shape[1]
+        self.size = size = resolve_batch_size(strategy, batch_size, m)
+        self.full = strategy == "full"
+        # Sample-major copies: XT (m, features), y (m,).
+        self.XT, self.y = np.ascontiguousarray(X.T), np.ascontiguousarray(Y[0])
+        self.order = np.arange(m, dtype=np.int64)  # the full batch's fixed order
+        # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
+        dtype = net.dtype.type
+        self.zero = dtype(0)
+        self.scale, self.last_scale = dtype(lr / size), dtype(lr / (m - (m - 1) // size * size))
+        hidden, n_features = net.W1.shape
+        self.Z1, self.A1 = np.empty((size, hidden), net.dtype), np.empty((size, hidden), net.dtype)
+        self.dZ2 = np.empty(size, net.dtype)
+        self.dW1 = np.empty((hidden, n_features), net.dtype)
+        self.db1, self.dW2 = np.empty(hidden, net.dtype), np.empty(hidden, net.dtype)
+
+    def epoch(self) -> None:
+        net = self.net
+        order = self.order if self.full else self.rng.permutation(self.XT.shape[0])
+        self.kernels.train_epoch(
+            net.W1, net.b1, net.W2, net.b2, self.XT, self.y, order, self.size, self.scale, self.last_scale,
+            self.Z1, self.A1, self.dZ2, self.dW1, self.db1, self.dW2, self.zero,
+        )
+
+    def train_loss(self) -> float:
+        return self.net._eval_loss(self.X, self.Y)
+
+    def val_loss(self) -> float:
+        return self.net._eval_loss(self.X_val, self.Y_val)

@@ -39,7 +39,7 @@ from dlnet.data.atomic import atomic_directory
 from dlnet.data.dataset import DIGESTS_KEY, file_digests, read_parts
 from dlnet.data.errors import DataError, run_stage
 from dlnet.data.params import load_group_file, load_params, scale_params
-from dlnet.data.split import PARTS, class_counts
+from dlnet.data.split import class_counts
 from dlnet.data.variants import PREPARED_DIR, SCALED_DIR, prepared_dir, scaled_dir, scaled_name
 
 DEFAULT_IN = PREPARED_DIR  # / <data.variant>
