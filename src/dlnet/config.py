@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -135,7 +135,10 @@ def _learning_rate(lr: float, dtype: str) -> None:
 
 def to_schema(cfg: DictConfig | dict) -> Config:
     """Merge `cfg` into the typed schema; a wrong type or unknown key raises ConfigError."""
-    plain = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    if isinstance(cfg, DictConfig):
+        plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
+    else:
+        plain = dict(cfg)
     plain.pop("hydra", None)
     try:
         merged = OmegaConf.merge(OmegaConf.structured(Config), plain)
@@ -143,7 +146,7 @@ def to_schema(cfg: DictConfig | dict) -> Config:
         message = str(error.msg if hasattr(error, "msg") else error).splitlines()[0]
         key = getattr(error, "full_key", None)
         raise ConfigError(f"{key}: {message}" if key else message) from None
-    return OmegaConf.to_object(merged)
+    return cast(Config, OmegaConf.to_object(merged))  # a structured Config converts to a Config
 
 
 def validate(cfg: DictConfig | dict) -> Config:

@@ -199,7 +199,7 @@ class RawModel:
             "run_id": self.run_id,
         }
         (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-        np.savez(folder / WEIGHTS_FILE, **{key: self._net.params[key] for key in PARAM_NAMES})
+        np.savez(folder / WEIGHTS_FILE, allow_pickle=False, **{key: self._net.params[key] for key in PARAM_NAMES})
         return folder
 
     @classmethod

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from numbers import Integral, Real
+from typing import Literal, overload
 
 import numpy as np
 
@@ -448,6 +449,11 @@ class TwoLayerNet:
             buf = cache[m] = _Buffers(self.n_features, self.hidden_units, m, self.dtype)
         return buf
 
+    @overload
+    def _forward_into(self, buf: _Buffers, X: np.ndarray, Y: np.ndarray) -> float: ...
+    @overload
+    def _forward_into(self, buf: _Buffers, X: np.ndarray, Y: None = None) -> None: ...
+
     def _forward_into(self, buf: _Buffers, X: np.ndarray, Y: np.ndarray | None = None) -> float | None:
         """Forward pass of X (features, m) into `buf`; returns the loss if labels Y (1, m) are given."""
         Z1, A1, Z2, S, Yh = buf.Z1, buf.A1, buf.Z2, buf.S, buf.Yh
@@ -500,6 +506,11 @@ class TwoLayerNet:
     def _train_backward_update(self, X: np.ndarray, Y: np.ndarray, lr: float) -> None:
         """Gradient step from the forward pass that `_train_forward(X, Y)` just made."""
         self._descend(self._train_buffers[X.shape[1]], X, Y, lr)
+
+    @overload
+    def _step_unchecked(self, X: np.ndarray, Y: np.ndarray, lr: float, with_loss: Literal[True] = True) -> float: ...
+    @overload
+    def _step_unchecked(self, X: np.ndarray, Y: np.ndarray, lr: float, with_loss: Literal[False]) -> None: ...
 
     def _step_unchecked(self, X: np.ndarray, Y: np.ndarray, lr: float, with_loss: bool = True) -> float | None:
         """Forward, backward and update on one batch; the loss before the update (None if not asked)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import yaml
 from omegaconf import OmegaConf
@@ -21,13 +22,13 @@ from dlnet.lineage import project_root
 HEADER = "# Composed from conf/ (python -m dlnet.params --write); edit conf/, not this file.\n"
 
 
-def compose_defaults(config_dir: Path, overrides: list[str] | None = None) -> dict:
+def compose_defaults(config_dir: Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """conf/config.yaml with its defaults, resolved, without Hydra's own settings."""
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(config_dir.resolve()), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides or [])
-    return OmegaConf.to_container(cfg, resolve=True)
+    return cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib import colormaps
+from matplotlib import color_sequences, colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
@@ -56,7 +56,7 @@ _PNG_OPTIONS: dict[str, Any] = {"pil_kwargs": {"compress_level": 1}}
 
 # Distinct curves for a sweep overlay: 10 colours x 3 line styles = 30 combinations.
 # Dashed is kept for diverged runs, so it is not in the cycle.
-_COLOURS = colormaps["tab10"].colors
+_COLOURS = color_sequences["tab10"]
 _STYLES = ("-", "-.", ":")
 
 

@@ -134,7 +134,8 @@ def check_fits(
     `available` is the memory to compare with, in bytes (default: what `available_bytes` finds).
     A row count of 0 means unknown: the batch-size check is then left to the data's own checks.
     """
-    if config.batch.name == "mini" and n_train >= 1 and config.batch.size > n_train:
+    size = config.batch.size  # validate requires it for batch=mini
+    if config.batch.name == "mini" and size is not None and n_train >= 1 and size > n_train:
         raise ConfigError(
             f"batch.size={config.batch.size} is not allowed: the training data has {n_train} rows; "
             f"expected an integer from 1 to {n_train} (or batch=full)"
@@ -156,7 +157,7 @@ def check_fits(
                    f"({h}, batch of up to {max(n_train, n_val, n_test)} rows)")
         advice = ", ".join(["a smaller model.hidden_units"] + (["model.dtype=float32"] if dtype == "float64" else [])
                            + (["batch=mini"] if config.batch.name == "full" else []))
-    largest = max(parts, key=parts.get)
+    largest = max(parts, key=parts.__getitem__)
     raise ConfigError(
         f"{culprit}: the run needs ~{_gib(need)} GiB of memory (most for {largest}), "
         f"{_gib(available)} GiB available; expected a config that fits: {advice}"

@@ -12,7 +12,7 @@ import difflib
 import math
 import tempfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -27,7 +27,7 @@ def is_search(config: DictConfig) -> bool:
 
 
 def _sweeper(config: DictConfig) -> dict[str, Any]:
-    return OmegaConf.to_container(config.hydra.sweeper, resolve=True)
+    return cast(dict[str, Any], OmegaConf.to_container(config.hydra.sweeper, resolve=True))
 
 
 def _known(config: DictConfig, key: str) -> bool:
@@ -39,7 +39,7 @@ def _known(config: DictConfig, key: str) -> bool:
 
 
 def _keys(config: DictConfig) -> list[str]:
-    plain = OmegaConf.to_container(config, resolve=False)
+    plain = cast(dict[str, Any], OmegaConf.to_container(config, resolve=False))
     plain.pop("hydra", None)
     from dlnet.config import flatten
 
@@ -117,6 +117,7 @@ class TrialLink:
 
     def outcome(self, result: Any) -> dict[str, Any]:
         """What the sweeper tells the study: the objective (nan when there is none) and whether pruned."""
+        value: float | None
         if result.status == "FAILED":
             value = math.nan
         elif self.objective in ("val/loss", "train/loss"):
@@ -131,8 +132,10 @@ def trial_link(sweeper: Mapping[str, Any] | None) -> TrialLink | None:
     """The job's trial, when an Optuna study launched it (its config carries hydra.sweeper.trial)."""
     from hydra_plugins.dlnet_optuna_sweeper._trial import trial_number
 
-    plain = OmegaConf.to_container(sweeper, resolve=True) if isinstance(sweeper, DictConfig) else sweeper
-    return TrialLink(plain) if trial_number(plain) is not None else None
+    plain = sweeper
+    if isinstance(sweeper, DictConfig):
+        plain = cast(dict[str, Any], OmegaConf.to_container(sweeper, resolve=True))
+    return TrialLink(plain) if plain is not None and trial_number(plain) is not None else None
 
 
 # --- at the end of a study -----------------------------------------------------------------------

@@ -38,7 +38,7 @@ from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model, ModelSignature
 from mlflow.pyfunc import PythonModel
-from mlflow.types.schema import AnyType, ColSpec, Schema
+from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 
 from dlnet.model import ID_COLUMN, RawModel
 
@@ -100,9 +100,9 @@ def signature(model: RawModel) -> ModelSignature:
     file holds only whole numbers. The model's own checks (dlnet.model) then name the row and the
     column, and say what the data set's valid range is.
     """
-    inputs = [ColSpec(AnyType(), name) for name in model.features]
+    inputs: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), name) for name in model.features]
     inputs.append(ColSpec("long", ID_COLUMN, required=False))
-    outputs = [ColSpec("long", ID_COLUMN, required=False), ColSpec("double", "probability"), ColSpec("long", "class")]
+    outputs: list[ColSpec | TensorSpec] = [ColSpec("long", ID_COLUMN, required=False), ColSpec("double", "probability"), ColSpec("long", "class")]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 

@@ -65,10 +65,10 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[Any], None],
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = {} if "b" in mode else {"encoding": "utf-8", "newline": ""}
+    encoding, newline = (None, None) if "b" in mode else ("utf-8", "")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode, **text) as fh:
+        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as fh:
             write(fh)
         os.chmod(tmp, 0o644)  # mkstemp makes the file private; an output is meant to be read
         os.replace(tmp, path)

@@ -44,6 +44,7 @@ class Dimension:
         """Ask the trial (an optuna.Trial) for this key's value."""
         if self.kind == "category":
             return trial.suggest_categorical(self.key, list(self.choices))
+        assert self.low is not None and self.high is not None  # a range always has both bounds
         if self.kind == "int":
             return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.key, float(self.low), float(self.high), step=self.step, log=self.log)
@@ -89,7 +90,7 @@ def _dimension(line: str, override: Any) -> Dimension:
     if isinstance(value, IntervalSweep):
         low, high = value.start, value.end
         kind = "int" if isinstance(low, int) and isinstance(high, int) else "float"
-        if not (math.isfinite(low) and math.isfinite(high)):
+        if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
             raise _error(line, "the bounds must be finite numbers")
         if low > high:
             raise _error(line, f"low {low:g} > high {high:g}; expected interval(low, high) with low <= high")
@@ -181,6 +182,7 @@ def corners(dimensions: Sequence[Dimension]) -> Iterator[dict[str, Any]]:
     free = [d for d in dimensions if d.when is None]
     conditional = [d for d in dimensions if d.when is not None]
     count = math.prod(len(d.corners()) for d in dimensions) if dimensions else 1
+    bases: Iterator[dict[str, Any]]
     if count <= MAX_CORNERS:
         bases = (dict(zip((d.key for d in free), values)) for values in itertools.product(*(d.corners() for d in free)))
     else:

@@ -11,12 +11,13 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 DEFAULT_STORAGE_FILE = "optuna.db"
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler"}
 PRUNERS = {"median": "MedianPruner", "successive_halving": "SuccessiveHalvingPruner", "none": "NopPruner"}
-DIRECTIONS = ("minimize", "maximize")
+Direction = Literal["minimize", "maximize"]
+DIRECTIONS: tuple[Direction, ...] = ("minimize", "maximize")
 
 
 class SearchConfigError(ValueError):
@@ -70,7 +71,7 @@ def make_pruner(node: Mapping[str, Any] | None) -> Any:
     return _build("pruner", PRUNERS, node, optuna.pruners)
 
 
-def check_direction(direction: str) -> str:
+def check_direction(direction: Any) -> Direction:
     if direction not in DIRECTIONS:
         raise SearchConfigError(f"hydra.sweeper.direction={direction!r} is not allowed; expected one of: {', '.join(DIRECTIONS)}")
     return direction
@@ -123,11 +124,16 @@ def plots(study: Any, folder: Path) -> list[Path]:
     # Categories that look like numbers (batch sizes) are plotted as categories, on purpose.
     logging.getLogger("matplotlib.category").setLevel(logging.WARNING)
     import matplotlib.pyplot as plt
+    import numpy as np
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
     from optuna.trial import TrialState
     from optuna.visualization import matplotlib as views
 
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
-    wanted = [("study_history.png", views.plot_optimization_history, 1)]
+    # (file, drawing function, completed trials it needs)
+    wanted: list[tuple[str, Callable[[Any], Axes | np.ndarray], int]] = []
+    wanted.append(("study_history.png", views.plot_optimization_history, 1))
     # Importances need two completed trials and a parameter that varied among them.
     varied = {k for t in complete for k in t.params if len({str(u.params.get(k)) for u in complete}) > 1}
     if varied:
@@ -142,6 +148,7 @@ def plots(study: Any, folder: Path) -> list[Path]:
             axes = draw(study)
         first = axes.flat[0] if hasattr(axes, "flat") else axes
         figure = first.figure
+        assert isinstance(figure, Figure)  # optuna draws on a figure of its own, not a subfigure
         figure.set_size_inches(max(figure.get_size_inches()[0], 8), max(figure.get_size_inches()[1], 4.5))
         path = folder / name
         figure.savefig(path, dpi=100, bbox_inches="tight")
