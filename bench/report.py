@@ -415,7 +415,10 @@ def _goals_md(results: dict[str, Any]) -> str:
 def _training_md(training: dict[str, Any]) -> str:
     parts = []
     if "load" in training:  # the section's own load: it may have been measured apart from the rest
-        parts.append(f"Load average (1, 5, 15 min) when this section started / ended: "
+        apart = training.get("measured_apart")
+        parts.append((f"Measured apart from the other sections, on {apart['date']} at dlnet commit {apart['commit']}. "
+                      if apart else "")
+                     + "Load average (1, 5, 15 min) when this section started / ended: "
                      f"{', '.join(map(str, training['load']['at_start']))} / "
                      f"{', '.join(map(str, training['load']['at_end']))}.\n")
     for case in training["cases"]:
