@@ -83,6 +83,8 @@ def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: 
             runs[name] = (peers.PREPARE[name](dataclasses.replace(task, epochs=short_epochs)), peers.PREPARE[name](task))
         else:
             runs[name] = peers.PREPARE[name](task)
+    if strategy != "full" and "dlnet" in names and not short_epochs:
+        runs[peers.FULL_BATCH] = peers.PREPARE["dlnet"](dataclasses.replace(task, strategy="full", batch_size=m))
     once: dict[str, list[float]] = {}
     with measure.threads(threads):
         if short_epochs:
