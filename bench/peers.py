@@ -35,7 +35,11 @@ LABELS = {
     "article": "article (naive)",
     "scikit-learn": "scikit-learn MLPClassifier",
     "pytorch": "PyTorch eager (CPU)",
+    "full_batch": "dlnet, full batch (the reference epoch)",
 }
+# In a mini-batch or stochastic case, dlnet's full-batch epoch on the same data, timed in the same
+# turns: the reference the compiled engine's epochs are judged against, side by side.
+FULL_BATCH = "full_batch"
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.peers import LABELS, NAMES
+from bench.peers import FULL_BATCH, LABELS, NAMES
 
 FLOOR_LIMIT = 1.15
 TRACKING_LIMIT = 1.10
@@ -188,10 +188,12 @@ def _compiled_goals(training: dict[str, Any]) -> list[dict[str, Any]]:
     """The compiled engine: its epochs against the full-batch epoch and the peers, and its numbers."""
     out = []
     full = _case(training, "article", "full")
-    full_epoch = _median(full["contenders"].get("dlnet")) if full else None
     for strategy, limit in COMPILED_OVER_FULL.items():
         case = _case(training, "article", strategy)
         compiled = _median(case["contenders"].get("compiled")) if case else None
+        # The full-batch epoch timed in the same turns, where the case has it (side by side).
+        reference = case["contenders"].get(FULL_BATCH) if case else None
+        full_epoch = _median(reference) if reference else _median(full["contenders"].get("dlnet")) if full else None
         if compiled is None or full_epoch is None:
             continue
         what = f"{STRATEGY_NAMES[strategy]} ({case['batch_size']}), article's data {_shape(case)}, compiled engine"
@@ -414,6 +416,13 @@ def _goals_md(results: dict[str, Any]) -> str:
 
 def _training_md(training: dict[str, Any]) -> str:
     parts = []
+    if "load" in training:  # the section's own load: it may have been measured apart from the rest
+        apart = training.get("measured_apart")
+        parts.append((f"Measured apart from the other sections, on {apart['date']} at dlnet commit {apart['commit']}. "
+                      if apart else "")
+                     + "Load average (1, 5, 15 min) when this section started / ended: "
+                     f"{', '.join(map(str, training['load']['at_start']))} / "
+                     f"{', '.join(map(str, training['load']['at_end']))}.\n")
     for case in training["cases"]:
         name = DATASET_NAMES.get(case["dataset"], "Synthetic")
         strategy = STRATEGY_NAMES[case["strategy"]]
@@ -432,7 +441,7 @@ def _training_md(training: dict[str, Any]) -> str:
         )
         rows = []
         has_compiled = case["contenders"].get("compiled", {}).get("status") == "ok"
-        for peer in NAMES:
+        for peer in (*NAMES, FULL_BATCH):
             record = case["contenders"].get(peer)
             if record is None:
                 continue

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import datasets, measure, peers
+from bench import datasets, machine, measure, peers
 
 REAL = {
     "hidden": 15,
@@ -83,6 +83,8 @@ def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: 
             runs[name] = (peers.PREPARE[name](dataclasses.replace(task, epochs=short_epochs)), peers.PREPARE[name](task))
         else:
             runs[name] = peers.PREPARE[name](task)
+    if strategy != "full" and "dlnet" in names and not short_epochs:
+        runs[peers.FULL_BATCH] = peers.PREPARE["dlnet"](dataclasses.replace(task, strategy="full", batch_size=m))
     once: dict[str, list[float]] = {}
     with measure.threads(threads):
         if short_epochs:
@@ -114,6 +116,7 @@ def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: 
 
 def run(smoke: bool = False) -> dict[str, Any]:
     settings = SMOKE if smoke else REAL
+    load_at_start = machine.load()
     peers.torch_module()  # imported before the thread limits are set, so they apply to it too
     cases = []
     for data in (datasets.article(), datasets.wdbc()):
@@ -136,7 +139,8 @@ def run(smoke: bool = False) -> dict[str, Any]:
         warmup=large["warmup"], names=tuple(n for n in peers.NAMES if n not in ("article", "compiled")),
     ))
     del data
-    return {"settings": settings, "cases": cases, "same_numbers": same_numbers(settings)}
+    return {"settings": settings, "cases": cases, "same_numbers": same_numbers(settings),
+            "load": {"at_start": load_at_start, "at_end": machine.load()}}
 
 
 def same_numbers(settings: dict[str, Any]) -> list[dict[str, Any]]:

@@ -240,38 +240,49 @@ class _CompiledSteps:
     """The same epochs as compiled loops (dlnet.compiled), on the network's own arrays, in place.
 
     Draws the same shuffles as `Batches` (one rng.permutation per epoch, none for full batch).
-    The losses come from the network's NumPy forward pass, as for the "numpy" engine.
+    The losses come from the same formula as the network's, compiled too (`mean_loss`). Every work
+    array is allocated here, once per run: an epoch allocates nothing but its shuffled order.
     """
 
     def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
         self.kernels = compiled_kernels()
-        self.net, self.X, self.Y, self.X_val, self.Y_val, self.rng = net, X, Y, X_val, Y_val, rng
+        self.net, self.X, self.X_val, self.rng = net, X, X_val, rng
         m = X.shape[1]
         self.size = size = resolve_batch_size(strategy, batch_size, m)
         self.full = strategy == "full"
-        # Sample-major copies: XT (m, features), y (m,).
+        # Sample-major copy XT (m, features), one sample a row; labels y (m,).
         self.XT, self.y = np.ascontiguousarray(X.T), np.ascontiguousarray(Y[0])
+        self.y_val = None if Y_val is None else np.ascontiguousarray(Y_val[0])
         self.order = np.arange(m, dtype=np.int64)  # the full batch's fixed order
         # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
         dtype = net.dtype.type
-        self.zero = dtype(0)
+        self.zero, self.one = dtype(0), dtype(1)
         self.scale, self.last_scale = dtype(lr / size), dtype(lr / (m - (m - 1) // size * size))
         hidden, n_features = net.W1.shape
-        self.Z1, self.A1 = np.empty((size, hidden), net.dtype), np.empty((size, hidden), net.dtype)
+        self.Xb, self.XbT = np.empty((n_features, size), net.dtype), np.empty((size, n_features), net.dtype)
+        self.Z1, self.dZ1 = np.empty((hidden, size), net.dtype), np.empty((hidden, size), net.dtype)
         self.dZ2 = np.empty(size, net.dtype)
         self.dW1 = np.empty((hidden, n_features), net.dtype)
         self.db1, self.dW2 = np.empty(hidden, net.dtype), np.empty(hidden, net.dtype)
+        # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set, (m,).
+        rows = max(m, 0 if X_val is None else X_val.shape[1])
+        self.loss_Z1, self.loss_Z2 = np.empty(rows, net.dtype), np.empty(rows, net.dtype)
 
     def epoch(self) -> None:
         net = self.net
         order = self.order if self.full else self.rng.permutation(self.XT.shape[0])
         self.kernels.train_epoch(
             net.W1, net.b1, net.W2, net.b2, self.XT, self.y, order, self.size, self.scale, self.last_scale,
-            self.Z1, self.A1, self.dZ2, self.dW1, self.db1, self.dW2, self.zero,
+            self.Xb, self.XbT, self.Z1, self.dZ1, self.dZ2, self.dW1, self.db1, self.dW2, self.zero, self.one,
         )
 
+    def _loss(self, X, y) -> float:
+        net, m = self.net, X.shape[1]
+        return self.kernels.mean_loss(net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1[:m], self.loss_Z2[:m],
+                                      self.zero)
+
     def train_loss(self) -> float:
-        return self.net._eval_loss(self.X, self.Y)
+        return self._loss(self.X, self.y)
 
     def val_loss(self) -> float:
-        return self.net._eval_loss(self.X_val, self.Y_val)
+        return self._loss(self.X_val, self.y_val)
