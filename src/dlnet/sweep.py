@@ -211,6 +211,9 @@ class MlflowSweep(Callback):
             for_jobs[DATA_RUN_ENV] = self.parent_run_id
         send_with_jobs(config, for_jobs)
         print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
+        from dlnet.cli import settle_heap
+
+        settle_heap()
 
     @staticmethod
     def _defaults(config_name: str) -> dict[str, Any]:
