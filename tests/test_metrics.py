@@ -71,3 +71,28 @@ def test_bad_input(y, p, kwargs, match):
         classification_metrics(y, p, **kwargs)
     with pytest.raises(ValueError, match=match):
         confusion(y, p, **kwargs)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_same_values_as_scikit_learn(seed):
+    """The NumPy definitions agree with scikit-learn's, ties and edge cases included."""
+    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_score, recall_score,
+                                 roc_auc_score)
+
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(2, 300))
+    y = rng.integers(0, 2, m)
+    y[:2] = [0, 1]
+    p = rng.random(m).round(int(rng.integers(1, 4)))  # rounded: many ties, some exactly at the threshold
+    threshold = float(rng.choice([0.5, 0.3, p[0]]))
+    ours = classification_metrics(y, p, threshold)
+    y_pred = (p > threshold).astype(int)
+    theirs = {
+        "accuracy": accuracy_score(y, y_pred),
+        "precision": precision_score(y, y_pred, zero_division=0),
+        "recall": recall_score(y, y_pred, zero_division=0),
+        "f1": f1_score(y, y_pred, zero_division=0),
+        "roc_auc": roc_auc_score(y, p),
+    }
+    assert ours == pytest.approx(theirs, rel=1e-12, abs=1e-15)
+    np.testing.assert_array_equal(confusion(y, p, threshold), confusion_matrix(y, y_pred, labels=[0, 1]))

@@ -114,6 +114,47 @@ def test_the_model_carries_every_module_it_imports(tmp_path):
     assert imported <= set(shipped_sources())
 
 
+def test_a_model_written_from_the_template_is_the_model_save_model_writes(built_project, tmp_path):
+    """write_model (the first model of a data set saved by MLflow, the next ones from its folder) writes
+    what mlflow.pyfunc.save_model writes, file by file; only the time and the scratch path differ."""
+    import yaml
+    from mlflow.models import Model
+
+    from dlnet import tracking_model
+    from dlnet.data.dataset import load_variant
+    from dlnet.data.scale import Scaler
+    from dlnet.model import RawModel, dataset_range, raw_rows
+
+    folder = built_project / "data" / "scaled" / "original-standard"
+    data = load_variant(folder, shown=folder, rebuild="rebuild it")
+    scaler = Scaler.from_dict(json.loads(data.scaler_bytes))
+    X = data.splits["train"].X
+
+    def model(hidden: int, run_id: str) -> RawModel:
+        net = TwoLayerNet(X.shape[0], hidden, rng=hidden)
+        return RawModel(dataset="original", features=list(scaler.features), valid_range=dataset_range("original"),
+                        scaler=scaler, params=net.params, threshold=0.5, dtype="float64", run_id=run_id)
+
+    first = model(4, "run-a")
+    example = raw_rows(first, X[:, :3])
+    tracking_model.write_model(tmp_path / "first", first, example, mlflow_model=Model(run_id="run-a"))
+    for hidden in (15, 64):  # other networks than the template's, larger and smaller files
+        second, described = model(hidden, f"run-{hidden}"), dict(artifact_path="a/b", model_id="m-1", model_uuid="m-1")
+        written = tracking_model.write_model(tmp_path / f"w{hidden}", second, example,
+                                             mlflow_model=Model(run_id=f"run-{hidden}", **described))
+        saved = tracking_model.save_model(tmp_path / f"s{hidden}", second, example,
+                                          mlflow_model=Model(run_id=f"run-{hidden}", **described))
+        files = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
+        assert files == sorted(str(p.relative_to(written)) for p in written.rglob("*") if p.is_file())
+        for name in files:
+            if name != "MLmodel":
+                assert (written / name).read_bytes() == (saved / name).read_bytes(), name
+        ours, theirs = (yaml.safe_load((model_folder / "MLmodel").read_text()) for model_folder in (written, saved))
+        for mlmodel in (ours, theirs):
+            del mlmodel["utc_time_created"], mlmodel["flavors"]["python_function"]["artifacts"]["network"]["uri"]
+        assert ours == theirs
+
+
 @pytest.fixture(scope="module")
 def loaded(trained):
     _, uri, result, _ = trained

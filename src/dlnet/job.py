@@ -350,17 +350,20 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     # the scaler read with the data, not data/scaled's file now: a rebuild may have replaced it
     (saved / "scaler.json").write_bytes(data.scaler_bytes)
 
-    logger.flush()
-    logger.set_tags({"dlnet.engine": history.engine})
-    logger.log_metrics({k: v for k, v in final.items() if np.isfinite(v)}, step=history.epochs_run)
+    logger.flush(tags={"dlnet.engine": history.engine})  # the history's last points, with the engine that ran
     for artifact in results.ARTIFACTS:
         if (saved / artifact).is_file():
             logger.log_artifact(saved / artifact)
     stopped = stop_reasons[-1] if history.stopped_early and not history.diverged else None
     model_uri = None
+    finite = {k: v for k, v in final.items() if np.isfinite(v)}
     if not history.diverged and not stopped and logger.offline is None:
+        # The final metrics go with the model: logged once, on the run, linked to the model.
         model_uri = log_model(logger.uri, logger.run_id, net, config, data.scaler_bytes, train_split.X,
-                              step=history.epochs_run, metrics={k: v for k, v in final.items() if np.isfinite(v)})
+                              step=history.epochs_run, metrics=finite, experiment_id=logger.experiment_id,
+                              params=logger.params)
+    else:
+        logger.log_metrics(finite, step=history.epochs_run)
     if history.diverged:
         logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
         logger.fail(f"diverged: {history.reason}")
@@ -373,7 +376,8 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
 
 
 def log_model(uri: str, run_id: str, net, config: Config, scaler_json: bytes, X_train: np.ndarray,
-              *, step: int, metrics: dict[str, float]) -> str:
+              *, step: int, metrics: dict[str, float], experiment_id: str | None = None,
+              params: dict[str, str] | None = None) -> str:
     """Package the trained net with the scaler it was trained behind (read with its data) as the run's model."""
     from dlnet import tracking_model
     from dlnet.data.scale import Scaler
@@ -386,7 +390,8 @@ def log_model(uri: str, run_id: str, net, config: Config, scaler_json: bytes, X_
         run_id=run_id,
     )
     example = raw_rows(model, X_train[:, :3])
-    return tracking_model.log_model(uri, run_id, model, example, step=step, metrics=metrics)
+    return tracking_model.log_model(uri, run_id, model, example, step=step, metrics=metrics,
+                                    experiment_id=experiment_id, params=params)
 
 
 def _without_password(uri: str) -> str:

@@ -11,7 +11,6 @@ At the end it prints the table of runs and logs the sweep's plots on the parent 
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import sys
@@ -20,10 +19,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlnet import ui_views
+from dlnet import compose_once, ui_views
+from dlnet.compose_once import ComposeOnce
 from dlnet.shipping import DATA_RUN_ENV
 from dlnet.uris import TrackingUnreachableError, portable_params, redact
 
@@ -91,33 +92,25 @@ def view_name(name: str, fixed: dict[str, Any], defaults: dict[str, Any], starte
     return " · ".join([f"{started:%Y-%m-%d %H:%M:%S}", name, *([" ".join(changed)] if changed else [])])
 
 
-def check_jobs(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
-    """Compose and validate every job's config (and its data) before the first one starts."""
-    from hydra import compose
+def check_jobs(master: DictConfig, jobs: list[list[str]], composer: ComposeOnce | None = None) -> list[dict[str, Any]]:
+    """Compose and validate every job's config (and its data) before the first one starts.
+
+    `master` is the sweep's config; `composer` composes each job as Hydra will launch it
+    (dlnet.compose_once: once per set of group choices), so the launch reuses its compositions.
+    """
+    from omegaconf import open_dict
 
     from dlnet.config import validate
     from dlnet.job import INPUT_ERRORS, check_data
     from dlnet.lineage import project_root
 
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    # Composing a config takes ~0.1 s, and Hydra composes every job twice more: compose once per
-    # set of group choices (batch=mini, ...), then set the plain values as Hydra itself does.
-    repository = GlobalHydra.instance().config_loader().repository
-    parser = OverridesParser.create()
-    bases: dict[tuple[str, ...], DictConfig] = {}
+    if composer is None:
+        composer = ComposeOnce(GlobalHydra.instance().config_loader())
     composed = []
     for overrides in jobs:
-        parsed = parser.parse_overrides(overrides)
-        chooses = [o.package is not None or o.key_or_group.startswith("hydra") or repository.group_exists(o.key_or_group)
-                   for o in parsed]
-        groups = tuple(o.input_line for o, choice in zip(parsed, chooses) if choice)
-        if groups not in bases:
-            bases[groups] = compose(config_name=config_name, overrides=list(groups))
-        job_cfg = copy.deepcopy(bases[groups])
-        ConfigLoaderImpl._apply_overrides_to_config([o for o, choice in zip(parsed, chooses) if not choice], job_cfg)
+        job_cfg = composer.load_sweep_config(master, overrides)
+        with open_dict(job_cfg):  # what the job sees: Hydra's run_job takes its hydra node away
+            del job_cfg["hydra"]
         cfg = cast(dict[str, Any], OmegaConf.to_container(job_cfg, resolve=True))
         try:
             check_data(project_root(), validate(cfg))
@@ -164,13 +157,16 @@ class MlflowSweep(Callback):
 
         from dlnet import search
 
+        # Hydra composes every job again to launch it (twice with the basic sweeper): from here on
+        # it reuses the compositions of the check, one per set of group choices.
+        composer = compose_once.install(GlobalHydra.instance().config_loader())
         if search.is_search(config):
             # A study's trials are not known in advance: check the corners of its search space instead.
             swept, jobs, self.study = search.plan(config)
-            composed = check_corners(config.hydra.job.config_name, jobs)
+            composed = check_corners(config, jobs, composer)
         else:
             swept, jobs = sweep_jobs(config)
-            composed = check_jobs(config.hydra.job.config_name, jobs)
+            composed = check_jobs(config, jobs, composer)
         tracking_cfg = composed[0]["tracking"]
         self.register = bool(tracking_cfg.get("register", True))
         self.uri = tracking.store_uri(project_root(), tracking_cfg.get("uri"))
@@ -215,6 +211,9 @@ class MlflowSweep(Callback):
             for_jobs[DATA_RUN_ENV] = self.parent_run_id
         send_with_jobs(config, for_jobs)
         print(f"{name}: MLflow parent run {self.parent_run_id}, outputs in {sweep_dir}", flush=True)
+        from dlnet.cli import settle_heap
+
+        settle_heap()
 
     @staticmethod
     def _defaults(config_name: str) -> dict[str, Any]:
@@ -246,6 +245,7 @@ class MlflowSweep(Callback):
 
                 print(search.log_study(uri, parent_run_id, self.study, rows), flush=True)
         finally:
+            compose_once.uninstall(GlobalHydra.instance().config_loader())
             tracking.end_parent_run(uri, parent_run_id, "FINISHED")
             for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV, DATA_RUN_ENV):
                 os.environ.pop(key, None)
@@ -284,12 +284,13 @@ def send_with_jobs(config: DictConfig, values: dict[str, str]) -> None:
         config.hydra.overrides.hydra = list(config.hydra.overrides.hydra) + overrides
 
 
-def check_corners(config_name: str, jobs: list[list[str]]) -> list[dict[str, Any]]:
+def check_corners(master: DictConfig, jobs: list[list[str]], composer: ComposeOnce | None = None,
+                  ) -> list[dict[str, Any]]:
     """check_jobs for a search space's corners: a corner Hydra cannot compose is a bad space too."""
     from hydra.errors import HydraException
 
     try:
-        return check_jobs(config_name, jobs)
+        return check_jobs(master, jobs, composer)
     except HydraException as error:
         raise SweepError(f"search space: {str(error).splitlines()[0]}") from None
 

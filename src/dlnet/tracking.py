@@ -113,12 +113,20 @@ def client(uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=uri)
 
 
+# The experiments this process opened, by (store, name): a sweep's jobs in its controller's process
+# (the basic launcher) take the id the controller found instead of asking the store again.
+_opened: dict[tuple[str, str], str] = {}
+
+
 def ensure_experiment(uri: str, name: str, *, reap: bool = True) -> str:
     """Create the store and the experiment if needed; return its id. Any number of processes may call it at once.
 
     The experiment is marked as a model-training one, so the UI opens its runs table. Runs
-    left RUNNING by a process that died are ended FAILED on the way (`reap`).
+    left RUNNING by a process that died are ended FAILED on the way (`reap`); without `reap`
+    (a sweep's job), an experiment this process opened already is not looked up again.
     """
+    if not reap and (uri, name) in _opened:
+        return _opened[(uri, name)]
     with _creating_store(uri), store_errors(uri, "opening the experiment"):
         mlflow_client = client(uri)
         experiment = mlflow_client.get_experiment_by_name(name)
@@ -136,6 +144,7 @@ def ensure_experiment(uri: str, name: str, *, reap: bool = True) -> str:
             experiment_id = experiment.experiment_id
             if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
                 mlflow_client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)
+    _opened[(uri, name)] = experiment_id
     if reap:
         for run_id, reason in reap_dead_runs(uri, experiment_id):
             print(f"ended run {run_id} FAILED: {reason}", flush=True)
@@ -211,9 +220,11 @@ def _as_param_value(value: Any) -> str:
 class RunLogger:
     """One MLflow run: params, tags, batched metric histories, artifacts, inputs."""
 
-    def __init__(self, uri: str, run_id: str):
+    def __init__(self, uri: str, run_id: str, experiment_id: str | None = None):
         self.uri = uri
         self.run_id = run_id
+        self.experiment_id = experiment_id
+        self.params: dict[str, str] = {}  # what log_params logged, as the store holds them
         self._client = client(uri)
         self._pending: list[Metric] = []
         self.failure: str | None = None  # set by `fail`: the run ends FAILED with this reason
@@ -232,6 +243,7 @@ class RunLogger:
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(key, _as_param_value(value)) for key, value in params.items()]
+        self.params.update((item.key, item.value) for item in items)
         for start in range(0, len(items), PARAMS_PER_CALL):
             self._send("logging params", self._client.log_batch, self.run_id, params=items[start : start + PARAMS_PER_CALL])
 
@@ -249,14 +261,15 @@ class RunLogger:
         if len(self._pending) >= METRICS_PER_CALL or time.monotonic() - self._last_beat > HEARTBEAT_SECONDS:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, tags: Mapping[str, Any] | None = None) -> None:
+        """Send the queued points, and `tags` with them (one call where there are fewer than 1,000 points)."""
         pending, self._pending = self._pending, []
-        tags = []
+        run_tags = [RunTag(key, str(value)) for key, value in (tags or {}).items()]
         if time.monotonic() - self._last_beat > HEARTBEAT_SECONDS:  # the run's process is alive
-            tags, self._last_beat = [RunTag(HEARTBEAT_TAG, str(_now_ms()))], time.monotonic()
-        for start in range(0, max(len(pending), len(tags)), METRICS_PER_CALL):
+            run_tags, self._last_beat = [*run_tags, RunTag(HEARTBEAT_TAG, str(_now_ms()))], time.monotonic()
+        for start in range(0, max(len(pending), len(run_tags)), METRICS_PER_CALL):
             self._send("logging metrics", self._client.log_batch, self.run_id,
-                       metrics=pending[start : start + METRICS_PER_CALL], tags=tags if start == 0 else [])
+                       metrics=pending[start : start + METRICS_PER_CALL], tags=run_tags if start == 0 else [])
 
     def log_metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         timestamp = _now_ms()
@@ -319,7 +332,7 @@ def run(
         all_tags[PARENT_RUN_TAG] = parent_run_id
     with store_errors(uri, "creating the run"):
         created = mlflow_client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    logger = RunLogger(uri, created.info.run_id)
+    logger = RunLogger(uri, created.info.run_id, experiment_id)
     try:
         yield logger
         with store_errors(uri, "logging the run"):

@@ -43,6 +43,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 from dlnet.model import ID_COLUMN, RawModel
 
 MODEL_NAME = "model"  # runs:/<run id>/model
+MLMODEL_FILE = "MLmodel"
 NETWORK_ARTIFACT = "network"
 CHAMPION_ALIAS = "champion"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -148,21 +149,25 @@ def _tracking_uri(uri: str) -> Iterator[None]:
 
 
 def log_model(uri: str, run_id: str, model: RawModel, example: pd.DataFrame, *, step: int = 0,
-              metrics: dict[str, float] | None = None) -> str:
+              metrics: dict[str, float] | None = None, experiment_id: str | None = None,
+              params: dict[str, str] | None = None) -> str:
     """Log `model` as the run's MLflow model `model` (at `step`); return its URI, models:/<model id>.
 
     What `mlflow.pyfunc.log_model(name="model")` does inside a run, from MLflow's public parts:
     a logged model in the run's experiment with the run's params, the pyfunc model saved and
     uploaded as its artifacts, the model linked to the run as its output (so `runs:/<run id>/model`
-    finds it) and the run's final `metrics` linked to the model. Left out: log_model's check that
-    loads the model back to predict the input example (~120 ms, more than the whole goal for
-    logging a model); the tests load every model in a fresh process instead.
+    finds it) and the run's final `metrics` logged on the run, linked to the model. Left out:
+    log_model's check that loads the model back to predict the input example (~120 ms, more than
+    the whole goal for logging a model); the tests load every model in a fresh process instead.
+    `experiment_id` and `params` (the run's, as logged) spare reading the run back when given.
     """
     client = mlflow.MlflowClient(tracking_uri=uri)
-    run = client.get_run(run_id)
+    if experiment_id is None or params is None:
+        run = client.get_run(run_id)
+        experiment_id, params = run.info.experiment_id, dict(run.data.params)
     logged = client.create_logged_model(
-        experiment_id=run.info.experiment_id, name=MODEL_NAME, source_run_id=run_id,
-        params=dict(run.data.params), tags={"dlnet.dataset": model.dataset}, model_type="dlnet-two-layer-net",
+        experiment_id=experiment_id, name=MODEL_NAME, source_run_id=run_id,
+        params=params, tags={"dlnet.dataset": model.dataset}, model_type="dlnet-two-layer-net",
     )
     client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=step)])
     try:
@@ -170,7 +175,7 @@ def log_model(uri: str, run_id: str, model: RawModel, example: pd.DataFrame, *, 
             folder = Path(scratch) / MODEL_NAME
             described = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
                               model_uuid=logged.model_id)
-            save_model(folder, model, example, mlflow_model=described)
+            write_model(folder, model, example, mlflow_model=described)
             client.log_model_artifacts(logged.model_id, str(folder))
         if metrics:
             stamp = int(time.time() * 1000)
@@ -200,6 +205,48 @@ def save_model(path: Path, model: RawModel, example: pd.DataFrame, *, mlflow_mod
             pip_requirements=requirements(), mlflow_model=mlflow_model,
         )
     return path
+
+
+# The models this process saved with mlflow.pyfunc.save_model, one per input example (data set).
+_templates: dict[str, tuple[Path, Model]] = {}
+NETWORK_PATH = Path("artifacts") / NETWORK_ARTIFACT  # where save_model puts the network in the folder
+
+
+def write_model(path: Path, model: RawModel, example: pd.DataFrame, *, mlflow_model: Model) -> Path:
+    """What save_model writes, for a fraction of its cost: after the first model of a data set.
+
+    Two models of the same data set differ only in their network (model.json, weights.npz) and
+    in what MLmodel says of the run (run, model id, time, size); the code, the environment, the
+    signature and the input example are the same. So the first is saved by mlflow.pyfunc.save_model
+    (~0.1 s: requirement checks, the example, the code) and kept for the process; each next one is
+    that folder with its own network and MLmodel. tests/test_model.py compares the two file by file.
+    """
+    import atexit
+    import shutil
+
+    key = f"{model.features}|{example.to_json(orient='split')}"
+    if key not in _templates:
+        folder = Path(tempfile.mkdtemp(prefix="dlnet-model-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        save_model(folder / MODEL_NAME, model, example)
+        _templates[key] = (folder / MODEL_NAME, Model.load(str(folder / MODEL_NAME / MLMODEL_FILE)))
+    template, described = _templates[key]
+    shared = {MLMODEL_FILE, NETWORK_ARTIFACT}
+    shutil.copytree(template, path, ignore=lambda _, names: [name for name in names if name in shared])
+    network = model.save(path / NETWORK_PATH)
+    mlmodel = Model.from_dict(described.to_dict())
+    mlmodel.artifact_path, mlmodel.run_id = mlflow_model.artifact_path, mlflow_model.run_id
+    mlmodel.model_id, mlmodel.model_uuid = mlflow_model.model_id, mlflow_model.model_uuid
+    mlmodel.utc_time_created = mlflow_model.utc_time_created
+    mlmodel.flavors["python_function"]["artifacts"][NETWORK_ARTIFACT]["uri"] = str(network)
+    if described.model_size_bytes is not None:  # what save_model counts: the folder before its code and environment
+        mlmodel.model_size_bytes = (described.model_size_bytes - _size(template / NETWORK_PATH) + _size(network))
+    mlmodel.save(str(path / MLMODEL_FILE))
+    return path
+
+
+def _size(folder: Path) -> int:
+    return sum(file.stat().st_size for file in folder.rglob("*") if file.is_file())
 
 
 def load(uri: str, model_uri: str):
