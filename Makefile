@@ -35,9 +35,11 @@ repro: setup
 test: lint
 	$(BIN)/pytest
 
-# ruff (lint, configured in pyproject.toml) on everything, mypy on src/.
+# ruff (lint and format, configured in pyproject.toml) on everything, mypy on src/.
+# `make format` fixes what the first two find.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 # Rewrite the code in ruff's format (120 columns) and apply ruff's safe fixes.

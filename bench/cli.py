@@ -78,8 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, help="folder for the JSON and the markdown (default: bench/results)")
     parser.add_argument("--only", help=f"comma-separated sections to run, of: {', '.join(SECTIONS)}")
     parser.add_argument("--keep-temp", action="store_true", help="keep the temporary project copies")
-    parser.add_argument("--from-json", type=Path, metavar="JSON",
-                        help="measure nothing: judge the goals and write the markdown again from a results file")
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        metavar="JSON",
+        help="measure nothing: judge the goals and write the markdown again from a results file",
+    )
     args = parser.parse_args(argv)
     args.sections = list(SMOKE_SECTIONS if args.smoke else SECTIONS)
     if args.only:
@@ -133,8 +137,10 @@ def main(argv: list[str] | None = None) -> int:
                 results["sections"][name] = {"status": "ok", "seconds": time.perf_counter() - t0, "result": result}
             except Exception as error:
                 results["sections"][name] = {
-                    "status": "error", "seconds": time.perf_counter() - t0,
-                    "error": f"{type(error).__name__}: {error}", "traceback": traceback.format_exc(),
+                    "status": "error",
+                    "seconds": time.perf_counter() - t0,
+                    "error": f"{type(error).__name__}: {error}",
+                    "traceback": traceback.format_exc(),
                 }
                 print(f"bench: {name} FAILED: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
             else:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("numpy", "scipy", "scikit-learn", "torch", "mlflow", "hydra-core", "hydra-joblib-launcher", "joblib",
-            "dvc", "threadpoolctl")
+PACKAGES = (
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "torch",
+    "mlflow",
+    "hydra-core",
+    "hydra-joblib-launcher",
+    "joblib",
+    "dvc",
+    "threadpoolctl",
+)
 
 
 def cpu_model() -> str:
@@ -62,7 +72,7 @@ def load() -> list[float]:
 
 def describe() -> dict[str, Any]:
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
@@ -70,8 +80,11 @@ def describe() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "versions": versions(),
         "blas": blas(),
-        "env": {k: os.environ[k] for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
-                                           "MKL_NUM_THREADS") if k in os.environ},
+        "env": {
+            k: os.environ[k]
+            for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+            if k in os.environ
+        },
         "git": git_commit(),
         "load_at_start": load(),
     }

@@ -105,7 +105,10 @@ def _torch_if_loaded():
 
 def interleave_marginal(
     contenders: Mapping[str, tuple[Callable[[], Any], Callable[[], Any]]],
-    short: int, long: int, repeats: int, warmup: int = 1,
+    short: int,
+    long: int,
+    repeats: int,
+    warmup: int = 1,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]], dict[str, Any]]:
     """Time per epoch as the marginal cost: (long run - short run) / (long - short epochs).
 

@@ -37,8 +37,15 @@ def main(argv: list[str]) -> int:
     from bench import datasets, peers
 
     data = datasets.synthetic(rows)
-    task = peers.Task(data.X, data.Y, peers.initial_params(data.X.shape[0], hidden), lr=0.07, epochs=epochs,
-                      strategy="full", batch_size=rows)
+    task = peers.Task(
+        data.X,
+        data.Y,
+        peers.initial_params(data.X.shape[0], hidden),
+        lr=0.07,
+        epochs=epochs,
+        strategy="full",
+        batch_size=rows,
+    )
     fit = peers.PREPARE[name](task)
     before = current_rss()
     with threadpool_limits(limits=1):

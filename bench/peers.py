@@ -91,8 +91,10 @@ def _copy(params: dict[str, np.ndarray], dtype) -> tuple[np.ndarray, ...]:
 
 def _as_params(W1, b1, W2, b2) -> dict[str, np.ndarray]:
     return {
-        "W1": np.asarray(W1, np.float64), "b1": np.asarray(b1, np.float64).reshape(-1, 1),
-        "W2": np.asarray(W2, np.float64).reshape(1, -1), "b2": np.asarray(b2, np.float64).reshape(1, 1),
+        "W1": np.asarray(W1, np.float64),
+        "b1": np.asarray(b1, np.float64).reshape(-1, 1),
+        "W2": np.asarray(W2, np.float64).reshape(1, -1),
+        "b2": np.asarray(b2, np.float64).reshape(1, 1),
     }
 
 
@@ -111,8 +113,17 @@ def prepare_dlnet(task: Task, engine: str = "numpy") -> Callable[[], Outcome]:
 
     def run() -> Outcome:
         net = TwoLayerNet(n, task.hidden, params=task.params, dtype=task.dtype)
-        history = train(net, X, Y, lr=task.lr, epochs=task.epochs, strategy=task.strategy,
-                        batch_size=batch_size, seed=task.seed, engine=engine)
+        history = train(
+            net,
+            X,
+            Y,
+            lr=task.lr,
+            epochs=task.epochs,
+            strategy=task.strategy,
+            batch_size=batch_size,
+            seed=task.seed,
+            engine=engine,
+        )
         return Outcome(_as_params(net.W1, net.b1, net.W2, net.b2), history.train_loss, history.epochs_run)
 
     return run
@@ -141,8 +152,8 @@ def _floor_full(task: Task, X: np.ndarray, Y: np.ndarray) -> Outcome:
     """
     W1, b1, W2, b2 = _copy(task.params, X.dtype)
     h, (n, m) = W1.shape[0], X.shape
-    A1 = np.empty((h, m), X.dtype)     # Z1, then ReLU(Z1) in place (Z1 > 0 exactly where A1 > 0)
-    D1 = np.empty((h, m), X.dtype)     # dZ1
+    A1 = np.empty((h, m), X.dtype)  # Z1, then ReLU(Z1) in place (Z1 > 0 exactly where A1 > 0)
+    D1 = np.empty((h, m), X.dtype)  # dZ1
     Z2, S, T = (np.empty((1, m), X.dtype) for _ in range(3))
     dW1, db1, ones = np.empty((h, n), X.dtype), np.empty((h, 1), X.dtype), np.ones((m, 1), X.dtype)
     scale = task.lr / m
@@ -153,7 +164,7 @@ def _floor_full(task: Task, X: np.ndarray, Y: np.ndarray) -> Outcome:
         np.maximum(A1, 0, out=A1)
         np.dot(W2, A1, out=Z2)
         Z2 += b2
-        np.abs(Z2, out=S)                               # S = log1p(exp(-|Z2|)) - min(Z2, 0)
+        np.abs(Z2, out=S)  # S = log1p(exp(-|Z2|)) - min(Z2, 0)
         np.negative(S, out=S)
         np.exp(S, out=S)
         np.log1p(S, out=S)
@@ -161,9 +172,9 @@ def _floor_full(task: Task, X: np.ndarray, Y: np.ndarray) -> Outcome:
         S -= T
         losses[e] = float(S.sum() + Z2.sum() - np.vdot(Y, Z2)) / m
         np.negative(S, out=T)
-        np.exp(T, out=T)                                # Yh
+        np.exp(T, out=T)  # Yh
         T -= Y
-        T *= scale                                      # lr * dLoss/dZ2
+        T *= scale  # lr * dLoss/dZ2
         dW2 = T @ A1.T
         db2 = T.sum()
         np.dot(W2.T, T, out=D1)
@@ -188,7 +199,7 @@ def _floor_batches(task: Task, X: np.ndarray, Y: np.ndarray) -> Outcome:
     ones = np.ones((size, 1), X.dtype)
     rng = np.random.default_rng(task.seed)
     losses = [0.0] * task.epochs
-    with np.errstate(over="ignore"):                    # exp(-Z2) = inf gives Yh = 0, as it should
+    with np.errstate(over="ignore"):  # exp(-Z2) = inf gives Yh = 0, as it should
         for e in range(task.epochs):
             order = rng.permutation(m)
             Xs, Ys = XT[order], YT[order]
@@ -199,9 +210,9 @@ def _floor_batches(task: Task, X: np.ndarray, Y: np.ndarray) -> Outcome:
                 A1 = np.maximum(Z1, 0)
                 Z2 = W2 @ A1
                 Z2 += b2
-                dZ2 = 1 / (1 + np.exp(-Z2))             # Yh
+                dZ2 = 1 / (1 + np.exp(-Z2))  # Yh
                 dZ2 -= Yb
-                dZ2 *= lr / Xb.shape[1]                 # lr * dLoss/dZ2
+                dZ2 *= lr / Xb.shape[1]  # lr * dLoss/dZ2
                 dZ1 = W2.T @ dZ2
                 dZ1 *= Z1 > 0
                 W1 -= dZ1 @ Xb.T
@@ -317,11 +328,22 @@ def prepare_sklearn(task: Task) -> Callable[[], Outcome]:
     X = np.ascontiguousarray(task.X.T, dtype=dtype)  # (m, n): scikit-learn's samples are rows
     y = task.Y.ravel().astype(int)
     clf = MLPClassifier(
-        hidden_layer_sizes=(task.hidden,), activation="relu", solver="sgd", alpha=0.0,
-        batch_size=task.batch_size, learning_rate="constant", learning_rate_init=task.lr,
-        momentum=0.0, nesterovs_momentum=False, shuffle=task.strategy != "full",
-        early_stopping=False, tol=0.0, n_iter_no_change=task.epochs + 1,
-        max_iter=1, random_state=task.seed, warm_start=True,
+        hidden_layer_sizes=(task.hidden,),
+        activation="relu",
+        solver="sgd",
+        alpha=0.0,
+        batch_size=task.batch_size,
+        learning_rate="constant",
+        learning_rate_init=task.lr,
+        momentum=0.0,
+        nesterovs_momentum=False,
+        shuffle=task.strategy != "full",
+        early_stopping=False,
+        tol=0.0,
+        n_iter_no_change=task.epochs + 1,
+        max_iter=1,
+        random_state=task.seed,
+        warm_start=True,
     )
     with warnings.catch_warnings():  # one untimed epoch sets up the classes and the output layer
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -398,8 +420,10 @@ def prepare_torch(task: Task) -> Callable[[], Outcome]:
             with torch.no_grad():
                 losses.append(loss_fn(model(X), Y).item())
         with torch.no_grad():
-            params = [t.detach().to(torch.float64).numpy().copy() for t in
-                      (model[0].weight, model[0].bias, model[2].weight, model[2].bias)]
+            params = [
+                t.detach().to(torch.float64).numpy().copy()
+                for t in (model[0].weight, model[0].bias, model[2].weight, model[2].bias)
+            ]
         return Outcome(_as_params(*params), losses, task.epochs)
 
     return run
@@ -413,4 +437,3 @@ PREPARE = {
     "scikit-learn": prepare_sklearn,
     "pytorch": prepare_torch,
 }
-

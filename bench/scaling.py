@@ -58,7 +58,10 @@ def epochs_for(rows: int, hidden: int, features: int, seconds: float) -> int:
 def memory(rows: int, hidden: int, epochs: int, name: str) -> dict[str, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "bench.memprobe", str(rows), str(hidden), str(epochs), name],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     if done.returncode != 0:
         raise RuntimeError(f"memory probe {rows}x{hidden} {name} failed: {done.stderr.strip()[-2000:]}")
@@ -70,15 +73,29 @@ def memory(rows: int, hidden: int, epochs: int, name: str) -> dict[str, Any]:
 def point(rows: int, hidden: int, settings: dict[str, Any]) -> dict[str, Any]:
     data = datasets.synthetic(rows, settings["features"])
     epochs = epochs_for(rows, hidden, settings["features"], settings["seconds_per_run"])
-    task = peers.Task(data.X, data.Y, peers.initial_params(data.X.shape[0], hidden), lr=0.07, epochs=epochs,
-                      strategy="full", batch_size=rows)
+    task = peers.Task(
+        data.X,
+        data.Y,
+        peers.initial_params(data.X.shape[0], hidden),
+        lr=0.07,
+        epochs=epochs,
+        strategy="full",
+        batch_size=rows,
+    )
     short = max(1, epochs // 4)
-    runs = {name: (peers.PREPARE[name](dataclasses.replace(task, epochs=short)), peers.PREPARE[name](task))
-            for name in NAMES}
+    runs = {
+        name: (peers.PREPARE[name](dataclasses.replace(task, epochs=short)), peers.PREPARE[name](task))
+        for name in NAMES
+    }
     with measure.threads(settings["threads"]):
         per_epoch_samples, once, _ = measure.interleave_marginal(runs, short, epochs, settings["repeats"])
-    record: dict[str, Any] = {"rows": rows, "hidden": hidden, "features": settings["features"], "epochs": epochs,
-                              "short_epochs": short}
+    record: dict[str, Any] = {
+        "rows": rows,
+        "hidden": hidden,
+        "features": settings["features"],
+        "epochs": epochs,
+        "short_epochs": short,
+    }
     for name in NAMES:
         per_epoch = measure.summary(per_epoch_samples[name])
         record[name] = {

@@ -46,13 +46,21 @@ def _measure(uri: str, writers: int, settings: dict[str, Any]) -> dict[str, Any]
     context = multiprocessing.get_context("spawn")
     with context.Pool(writers) as pool:
         release_at = time.time() + 3.0 + 2.0 * writers  # every writer has imported MLflow by then
-        spans = pool.starmap(_write, [(uri, experiment_id, settings["runs"], settings["epochs"], settings["params"],
-                                       release_at)] * writers)
+        spans = pool.starmap(
+            _write,
+            [(uri, experiment_id, settings["runs"], settings["epochs"], settings["params"], release_at)] * writers,
+        )
     wall = max(end for _, end in spans) - min(start for start, _ in spans)
     runs = writers * settings["runs"]
     points = runs * settings["epochs"] * 2
-    return {"writers": writers, "wall_s": wall, "runs": runs, "points": points,
-            "points_per_s": points / wall, "runs_per_s": runs / wall}
+    return {
+        "writers": writers,
+        "wall_s": wall,
+        "runs": runs,
+        "points": points,
+        "points_per_s": points / wall,
+        "runs_per_s": runs / wall,
+    }
 
 
 def run(workspace, smoke: bool = False) -> dict[str, Any]:

@@ -23,10 +23,22 @@ from typing import Any
 from bench.project import Workspace, helpers, run_tool, sqlite_uri, tool
 
 GRID = ["optim.lr=0.01,0.07,0.3", "model.hidden_units=4,15,64", "batch=full,mini,stochastic"]
-REAL = {"grid": GRID, "epochs": 500, "trials": 40, "seeds": [0, 1, 2, 3, 4], "wdbc_trials": 40,
-        "training_seeds": [1, 2, 3, 4, 5]}
-SMOKE = {"grid": ["optim.lr=0.07,0.3", "model.hidden_units=15", "batch=full"], "epochs": 3, "trials": 2,
-         "seeds": [0], "wdbc_trials": 2, "training_seeds": [1]}
+REAL = {
+    "grid": GRID,
+    "epochs": 500,
+    "trials": 40,
+    "seeds": [0, 1, 2, 3, 4],
+    "wdbc_trials": 40,
+    "training_seeds": [1, 2, 3, 4, 5],
+}
+SMOKE = {
+    "grid": ["optim.lr=0.07,0.3", "model.hidden_units=15", "batch=full"],
+    "epochs": 3,
+    "trials": 2,
+    "seeds": [0],
+    "wdbc_trials": 2,
+    "training_seeds": [1],
+}
 GOAL = 0.40  # the study's training time to match the grid, as a share of the grid's
 
 
@@ -42,15 +54,19 @@ def _runs(uri: str) -> list[dict[str, Any]]:
         if "mlflow.parentRunId" not in run.data.tags:
             continue
         history = client.get_metric_history(run.info.run_id, "val/loss")
-        out.append({
-            "trial": int(run.data.tags["dlnet.trial"]) if "dlnet.trial" in run.data.tags else None,
-            "train_s": run.data.metrics.get("time/train_seconds", math.nan),
-            "val_loss": max((m.step, m.value) for m in history)[1] if history else math.nan,
-            "pruned": run.data.tags.get("dlnet.pruned") == "true",
-            "status": run.info.status,
-            "test_accuracy": run.data.metrics.get("test/accuracy", math.nan),
-            "params": {k: run.data.params.get(k) for k in ("optim.lr", "model.hidden_units", "batch.name", "batch.size")},
-        })
+        out.append(
+            {
+                "trial": int(run.data.tags["dlnet.trial"]) if "dlnet.trial" in run.data.tags else None,
+                "train_s": run.data.metrics.get("time/train_seconds", math.nan),
+                "val_loss": max((m.step, m.value) for m in history)[1] if history else math.nan,
+                "pruned": run.data.tags.get("dlnet.pruned") == "true",
+                "status": run.info.status,
+                "test_accuracy": run.data.metrics.get("test/accuracy", math.nan),
+                "params": {
+                    k: run.data.params.get(k) for k in ("optim.lr", "model.hidden_units", "batch.name", "batch.size")
+                },
+            }
+        )
     return out
 
 
@@ -58,8 +74,11 @@ def _command(project: Path, folder: Path, args: list[str]) -> tuple[str, float]:
     folder.mkdir(parents=True)
     uri = sqlite_uri(folder / "mlflow.db")
     start = time.perf_counter()
-    done = run_tool([tool("dlnet-train"), "-m", *args, f"tracking.uri={uri}", f"hydra.sweep.dir={folder / 'multirun'}"],
-                    project, timeout=7200)
+    done = run_tool(
+        [tool("dlnet-train"), "-m", *args, f"tracking.uri={uri}", f"hydra.sweep.dir={folder / 'multirun'}"],
+        project,
+        timeout=7200,
+    )
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"dlnet-train {' '.join(args)} exited {done.returncode}: {done.stderr[-600:]}")
@@ -67,8 +86,14 @@ def _command(project: Path, folder: Path, args: list[str]) -> tuple[str, float]:
 
 
 def _study(project: Path, folder: Path, seed: int, trials: int, epochs: int, extra: list[str]) -> dict[str, Any]:
-    args = ["+search=tpe", f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.sampler.seed={seed}",
-            f"hydra.sweeper.storage={sqlite_uri(folder / 'optuna.db')}", f"train.epochs={epochs}", *extra]
+    args = [
+        "+search=tpe",
+        f"hydra.sweeper.n_trials={trials}",
+        f"hydra.sweeper.sampler.seed={seed}",
+        f"hydra.sweeper.storage={sqlite_uri(folder / 'optuna.db')}",
+        f"train.epochs={epochs}",
+        *extra,
+    ]
     uri, wall = _command(project, folder, args)
     runs = sorted(_runs(uri), key=lambda r: r["trial"])
     return {"seed": seed, "wall_s": wall, "trials": runs, "storage": sqlite_uri(folder / "optuna.db")}
@@ -87,15 +112,20 @@ def _time_to_reach(trials: list[dict[str, Any]], bar: float) -> tuple[float | No
 def _best_overrides(trials: list[dict[str, Any]]) -> list[str]:
     done = [t for t in trials if not t["pruned"] and t["status"] == "FINISHED" and math.isfinite(t["val_loss"])]
     best = min(done, key=lambda t: t["val_loss"])["params"]
-    overrides = [f"optim.lr={best['optim.lr']}", f"model.hidden_units={best['model.hidden_units']}",
-                 f"batch={best['batch.name']}"]
+    overrides = [
+        f"optim.lr={best['optim.lr']}",
+        f"model.hidden_units={best['model.hidden_units']}",
+        f"batch={best['batch.name']}",
+    ]
     if best["batch.name"] == "mini":
         overrides.append(f"batch.size={best['batch.size']}")
     return overrides
 
 
 def _test_accuracy(project: Path, folder: Path, overrides: list[str], seeds: list[int], epochs: int) -> dict[str, Any]:
-    uri, _ = _command(project, folder, [*overrides, f"train.seed={','.join(map(str, seeds))}", f"train.epochs={epochs}"])
+    uri, _ = _command(
+        project, folder, [*overrides, f"train.seed={','.join(map(str, seeds))}", f"train.epochs={epochs}"]
+    )
     accuracies = [r["test_accuracy"] for r in _runs(uri)]
     return {"overrides": overrides, "test_accuracy": accuracies, "mean": statistics.fmean(accuracies)}
 
@@ -122,8 +152,9 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     shares = [r["reach_s"] / grid_train if r["reach_s"] is not None else math.inf for r in studies]
 
     # Model quality on WDBC: a study there, then its best configuration against the default, 5 seeds each.
-    wdbc = helpers().build_variants(helpers().copy_project(workspace.path / "search-wdbc-project"), ("wdbc",),
-                                    ("standard",))
+    wdbc = helpers().build_variants(
+        helpers().copy_project(workspace.path / "search-wdbc-project"), ("wdbc",), ("standard",)
+    )
     wdbc_study = _study(wdbc, workspace.path / "search-wdbc-study", 0, settings["wdbc_trials"], epochs, ["data=wdbc"])
     best = _best_overrides(wdbc_study["trials"])
     seeds = settings["training_seeds"]

@@ -16,9 +16,11 @@ from typing import Any
 from bench import measure
 from bench.project import REPO, Workspace, run_tool, tool
 
-FIRST_EPOCH = ("import numpy as np; from dlnet.network import TwoLayerNet; from dlnet.training import train; "
-               "X = np.random.default_rng(0).standard_normal((9, 64)); Y = (X[:1] > 0) * 1.0; "
-               "train(TwoLayerNet(9, 15, rng=1), X, Y, lr=0.07, epochs=1, strategy='stochastic', engine='{engine}')")
+FIRST_EPOCH = (
+    "import numpy as np; from dlnet.network import TwoLayerNet; from dlnet.training import train; "
+    "X = np.random.default_rng(0).standard_normal((9, 64)); Y = (X[:1] > 0) * 1.0; "
+    "train(TwoLayerNet(9, 15, rng=1), X, Y, lr=0.07, epochs=1, strategy='stochastic', engine='{engine}')"
+)
 REAL = {"help_repeats": 7, "repro_repeats": 5, "warmup": 1, "references": True}
 SMOKE = {"help_repeats": 1, "repro_repeats": 1, "warmup": 0, "references": False}
 
@@ -31,6 +33,7 @@ def _command(args: list[str], cwd, expect: str | None = None):
         if expect is not None and expect not in done.stdout + done.stderr:
             raise RuntimeError(f"{' '.join(args)} did not say {expect!r}: {done.stdout.strip()[-2000:]}")
         return done
+
     return go
 
 
@@ -45,8 +48,10 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     help_times, _ = measure.interleave(help_runs, settings["help_repeats"], warmup=settings["warmup"])
     # One stochastic epoch in a fresh process with each engine; the warm-up round fills Numba's
     # cache if it is empty, so the compiled runs load compiled code, as a sweep worker does.
-    engine_runs = {f"first epoch, {engine} engine": _command([sys.executable, "-c", FIRST_EPOCH.format(engine=engine)],
-                                                             REPO) for engine in ("numpy", "compiled")}
+    engine_runs = {
+        f"first epoch, {engine} engine": _command([sys.executable, "-c", FIRST_EPOCH.format(engine=engine)], REPO)
+        for engine in ("numpy", "compiled")
+    }
     engine_times, _ = measure.interleave(engine_runs, settings["help_repeats"], warmup=1)
 
     project = workspace.fresh("repro", git=True)

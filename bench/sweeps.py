@@ -20,13 +20,26 @@ from typing import Any
 from bench import measure
 from bench.project import Workspace, run_tool, sqlite_uri, tool
 
-REAL = {"grid": ["optim.lr=0.01,0.07", "model.hidden_units=15,64", "batch=full,mini,stochastic"], "runs": 12,
-        "epochs": 300, "repeats": 3, "n_jobs": 2, "launchers": ("basic", "joblib", "ray"),
-        "make_sweep": {"runs": 27, "repeats": 2, "engines": ("auto", "numpy")}}
+REAL = {
+    "grid": ["optim.lr=0.01,0.07", "model.hidden_units=15,64", "batch=full,mini,stochastic"],
+    "runs": 12,
+    "epochs": 300,
+    "repeats": 3,
+    "n_jobs": 2,
+    "launchers": ("basic", "joblib", "ray"),
+    "make_sweep": {"runs": 27, "repeats": 2, "engines": ("auto", "numpy")},
+}
 # Two runs with the basic launcher only: the joblib workers' start-up alone would take most of
 # the smoke run's time budget.
-SMOKE = {"grid": ["optim.lr=0.07", "model.hidden_units=15", "batch=full,mini"], "runs": 2,
-         "epochs": 3, "repeats": 1, "n_jobs": 2, "launchers": ("basic",), "make_sweep": None}
+SMOKE = {
+    "grid": ["optim.lr=0.07", "model.hidden_units=15", "batch=full,mini"],
+    "runs": 2,
+    "epochs": 3,
+    "repeats": 1,
+    "n_jobs": 2,
+    "launchers": ("basic",),
+    "make_sweep": None,
+}
 
 
 def _children(uri: str) -> list[Any]:
@@ -71,8 +84,9 @@ def make_sweep(workspace: Workspace, engine: str, runs: int, index: int) -> dict
     """`make sweep` (dlnet-train +sweep=grid) with train.engine=`engine`; once more if it fails."""
     failures: list[str] = []
     for attempt in range(2):
-        record, error = _timed_sweep(workspace, f"make-sweep-{engine}-{index}-{attempt}",
-                                     ["+sweep=grid", f"train.engine={engine}"], runs)
+        record, error = _timed_sweep(
+            workspace, f"make-sweep-{engine}-{index}-{attempt}", ["+sweep=grid", f"train.engine={engine}"], runs
+        )
         if record is not None:
             record["failed_attempts"] = failures
             return record
@@ -106,7 +120,7 @@ def _timed_sweep(workspace: Workspace, name: str, overrides: list[str], runs: in
     # Where the time went, from the runs' own start and end times in the store (milliseconds).
     starts = [r.info.start_time / 1000 for r in children]
     ends = [r.info.end_time / 1000 for r in children]
-    in_runs = sum(e - s for s, e in zip(starts, ends))
+    in_runs = sum(e - s for s, e in zip(starts, ends, strict=True))
     return {
         "wall_s": wall,
         "train_sum_s": sum(train),
@@ -132,6 +146,7 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
             record = sweep(workspace, launcher, settings, len(records[launcher]))
             records[launcher].append(record)
             return record
+
         return go
 
     workspace.built_project()
@@ -152,8 +167,9 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         joblib = out["joblib"]
         out["joblib_speedup"] = basic["wall_s"]["median"] / joblib["wall_s"]["median"]
         # The best two workers could do: half the sum of the runs, or the slowest run if longer.
-        out["joblib_ideal_s"] = max(joblib["train_sum_s"]["median"] / settings["n_jobs"],
-                                    max(r["slowest_run_s"] for r in records["joblib"]))
+        out["joblib_ideal_s"] = max(
+            joblib["train_sum_s"]["median"] / settings["n_jobs"], max(r["slowest_run_s"] for r in records["joblib"])
+        )
     if "ray" in out and "joblib" in out:
         out["ray_over_joblib"] = out["ray"]["wall_s"]["median"] / out["joblib"]["wall_s"]["median"]
     return out
@@ -171,6 +187,7 @@ def _make_sweeps(workspace: Workspace, settings: dict[str, Any]) -> dict[str, An
             record = make_sweep(workspace, engine, settings["runs"], len(records[engine]))
             records[engine].append(record)
             return record
+
         return go
 
     measure.interleave({engine: contender(engine) for engine in records}, settings["repeats"], warmup=0)

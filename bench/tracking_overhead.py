@@ -53,12 +53,26 @@ def _untracked(root: Path, config) -> Any:
 
     splits, _ = load_scaled(root / scaled_dir("original", "standard"))
     tr, va, te = splits["train"], splits["val"], splits["test"]
-    net = TwoLayerNet(tr.X.shape[0], config.model.hidden_units, init=config.model.init, rng=config.train.seed,
-                      dtype=np.dtype(config.model.dtype))
+    net = TwoLayerNet(
+        tr.X.shape[0],
+        config.model.hidden_units,
+        init=config.model.init,
+        rng=config.train.seed,
+        dtype=np.dtype(config.model.dtype),
+    )
     history = train(
-        net, tr.X, tr.Y, lr=config.optim.lr, epochs=config.train.epochs, strategy=config.batch.name,
-        batch_size=config.batch.size, seed=config.train.seed, X_val=va.X, Y_val=va.Y,
-        log_every=config.train.log_every, divergence_factor=config.train.divergence_factor,
+        net,
+        tr.X,
+        tr.Y,
+        lr=config.optim.lr,
+        epochs=config.train.epochs,
+        strategy=config.batch.name,
+        batch_size=config.batch.size,
+        seed=config.train.seed,
+        X_val=va.X,
+        Y_val=va.Y,
+        log_every=config.train.log_every,
+        divergence_factor=config.train.divergence_factor,
     )
     for split in (tr, va, te):
         classification_metrics(split.Y, net.predict_proba(split.X), config.model.threshold)
@@ -111,6 +125,7 @@ def stopwatch(parts=PARTS):
             finally:
                 seconds[label] += time.perf_counter() - start
                 depth[0] -= 1
+
         return wrapped
 
     for label, path, names in parts:
@@ -171,8 +186,16 @@ def _model_cost(uri: str, experiment_id: str, root: Path, cfg: dict[str, Any], r
             logger.log_params(flatten(job._as_dict(config)))
             logger.log_metrics(final, step=100)
             start = time.perf_counter()
-            job.log_model(uri, logger.run_id, net, config, (folder / "scaler.json").read_bytes(), splits["train"].X,
-                          step=100, metrics=final)
+            job.log_model(
+                uri,
+                logger.run_id,
+                net,
+                config,
+                (folder / "scaler.json").read_bytes(),
+                splits["train"].X,
+                step=100,
+                metrics=final,
+            )
             seconds.append(time.perf_counter() - start)
     return seconds
 
@@ -199,13 +222,14 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         experiment_id = tracking.ensure_experiment(uri, config.tracking.experiment)
         loop_seconds: dict[str, list[float]] = {"tracked": [], "untracked": []}
 
-        def tracked():
+        # Each round's contenders are built and timed within its iteration: bound here all the same.
+        def tracked(cfg=cfg, loop_seconds=loop_seconds):
             with contextlib.redirect_stdout(io.StringIO()):
                 result = run_job(cfg, root=root, source="bench", progress=False)
             loop_seconds["tracked"].append(result.metrics["time/train_seconds"])
             return result
 
-        def untracked():
+        def untracked(config=config, loop_seconds=loop_seconds):
             history = _untracked(root, config)
             loop_seconds["untracked"].append(history.seconds)
             return history
@@ -221,28 +245,35 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
         loop = {k: v[warmup:] for k, v in loop_seconds.items()}
         whole = {k: measure.summary(v) for k, v in times.items()}
         loop_stats = {k: measure.summary(v) for k, v in loop.items()}
-        cases.append({
-            "strategy": strategy,
-            "batch_size": config.batch.size,
-            "epochs": epochs,
-            "repeats": repeats,
-            "rows": rows,
-            "points_logged": points,
-            "status": last["tracked"].status,
-            "whole_s": whole,
-            "loop_s": loop_stats,
-            "whole_ratio": whole["tracked"]["median"] / whole["untracked"]["median"],
-            "loop_ratio": loop_stats["tracked"]["median"] / loop_stats["untracked"]["median"],
-            # What tracking adds to a run, from the medians: in the loop (the logging callback),
-            # and outside it (run, params, dataset, final metrics, plots, artifacts).
-            "extra_s": whole["tracked"]["median"] - whole["untracked"]["median"],
-            "extra_loop_s": loop_stats["tracked"]["median"] - loop_stats["untracked"]["median"],
-            "per_point_s": measure.scaled(measure.summary(point_seconds), 1 / points),
-            "breakdown_s": breakdown,
-        })
+        cases.append(
+            {
+                "strategy": strategy,
+                "batch_size": config.batch.size,
+                "epochs": epochs,
+                "repeats": repeats,
+                "rows": rows,
+                "points_logged": points,
+                "status": last["tracked"].status,
+                "whole_s": whole,
+                "loop_s": loop_stats,
+                "whole_ratio": whole["tracked"]["median"] / whole["untracked"]["median"],
+                "loop_ratio": loop_stats["tracked"]["median"] / loop_stats["untracked"]["median"],
+                # What tracking adds to a run, from the medians: in the loop (the logging callback),
+                # and outside it (run, params, dataset, final metrics, plots, artifacts).
+                "extra_s": whole["tracked"]["median"] - whole["untracked"]["median"],
+                "extra_loop_s": loop_stats["tracked"]["median"] - loop_stats["untracked"]["median"],
+                "per_point_s": measure.scaled(measure.summary(point_seconds), 1 / points),
+                "breakdown_s": breakdown,
+            }
+        )
     model_cfg = compose_defaults(root / "conf", [f"tracking.uri={uri}"])
     with measure.threads(1):
-        model_seconds = _model_cost(uri, tracking.ensure_experiment(uri, "dlnet"), root, model_cfg,
-                                    settings["model_repeats"])
-    return {"settings": {k: v for k, v in settings.items()}, "threads": 1, "cases": cases,
-            "model_log_s": measure.summary(model_seconds)}
+        model_seconds = _model_cost(
+            uri, tracking.ensure_experiment(uri, "dlnet"), root, model_cfg, settings["model_repeats"]
+        )
+    return {
+        "settings": {k: v for k, v in settings.items()},
+        "threads": 1,
+        "cases": cases,
+        "model_log_s": measure.summary(model_seconds),
+    }

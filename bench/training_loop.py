@@ -32,8 +32,16 @@ REAL = {
     # Marginal cost from runs of 1 and 9 epochs: a run's one-off cost (allocating and first touching
     # some GB of arrays, which varies a lot on a shared machine) would otherwise weigh as much as
     # several epochs.
-    "large": {"rows": 200_000, "features": 30, "hidden": 256, "epochs": 9, "short_epochs": 1, "repeats": 5,
-              "threads": 2, "warmup": 0},
+    "large": {
+        "rows": 200_000,
+        "features": 30,
+        "hidden": 256,
+        "epochs": 9,
+        "short_epochs": 1,
+        "repeats": 5,
+        "threads": 2,
+        "warmup": 0,
+    },
 }
 SMOKE = {
     "hidden": 15,
@@ -44,8 +52,16 @@ SMOKE = {
     "threads": 1,
     "rows_limit": 128,  # the first rows of each set only
     "same_numbers_epochs": (2, 5),
-    "large": {"rows": 1_000, "features": 30, "hidden": 16, "epochs": 20, "short_epochs": 2, "repeats": 2,
-              "threads": 2, "warmup": 0},
+    "large": {
+        "rows": 1_000,
+        "features": 30,
+        "hidden": 16,
+        "epochs": 20,
+        "short_epochs": 2,
+        "repeats": 2,
+        "threads": 2,
+        "warmup": 0,
+    },
 }
 STRATEGIES = ("full", "mini", "stochastic")
 
@@ -57,9 +73,21 @@ def _first_nonfinite(losses: list[float]) -> int | None:
     return None
 
 
-def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: int, epochs: int, lr: float,
-             repeats: int, threads: int, dtype: str = "float64", names=peers.NAMES,
-             short_epochs: int | None = None, warmup: int = 1) -> dict[str, Any]:
+def run_case(
+    data: datasets.DataSet,
+    *,
+    hidden: int,
+    strategy: str,
+    batch_size: int,
+    epochs: int,
+    lr: float,
+    repeats: int,
+    threads: int,
+    dtype: str = "float64",
+    names=peers.NAMES,
+    short_epochs: int | None = None,
+    warmup: int = 1,
+) -> dict[str, Any]:
     """Time every contender on one problem; return the case's record.
 
     With `short_epochs`, the time per epoch is the marginal cost between runs of `short_epochs` and
@@ -67,12 +95,33 @@ def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: 
     """
     m = data.X.shape[1]
     size = {"full": m, "mini": batch_size, "stochastic": 1}[strategy]
-    task = peers.Task(data.X, data.Y, peers.initial_params(data.X.shape[0], hidden), lr=lr, epochs=epochs,
-                      strategy=strategy, batch_size=size, seed=0, dtype=np.dtype(dtype))
+    task = peers.Task(
+        data.X,
+        data.Y,
+        peers.initial_params(data.X.shape[0], hidden),
+        lr=lr,
+        epochs=epochs,
+        strategy=strategy,
+        batch_size=size,
+        seed=0,
+        dtype=np.dtype(dtype),
+    )
     case: dict[str, Any] = {
-        "dataset": data.name, "shape": data.shape, "rows": m, "features": data.X.shape[0], "hidden": hidden,
-        "strategy": strategy, "batch_size": size, "epochs": epochs, "lr": lr, "dtype": dtype,
-        "threads": threads, "repeats": repeats, "warmup": warmup, "short_epochs": short_epochs, "contenders": {},
+        "dataset": data.name,
+        "shape": data.shape,
+        "rows": m,
+        "features": data.X.shape[0],
+        "hidden": hidden,
+        "strategy": strategy,
+        "batch_size": size,
+        "epochs": epochs,
+        "lr": lr,
+        "dtype": dtype,
+        "threads": threads,
+        "repeats": repeats,
+        "warmup": warmup,
+        "short_epochs": short_epochs,
+        "contenders": {},
     }
     runs = {}
     for name in names:
@@ -80,7 +129,10 @@ def run_case(data: datasets.DataSet, *, hidden: int, strategy: str, batch_size: 
             case["contenders"][name] = {"status": "not installed"}
             continue
         if short_epochs:
-            runs[name] = (peers.PREPARE[name](dataclasses.replace(task, epochs=short_epochs)), peers.PREPARE[name](task))
+            runs[name] = (
+                peers.PREPARE[name](dataclasses.replace(task, epochs=short_epochs)),
+                peers.PREPARE[name](task),
+            )
         else:
             runs[name] = peers.PREPARE[name](task)
     if strategy != "full" and "dlnet" in names and not short_epochs:
@@ -123,24 +175,45 @@ def run(smoke: bool = False) -> dict[str, Any]:
         if settings["rows_limit"]:
             data = datasets.head(data, settings["rows_limit"])
         for strategy in STRATEGIES:
-            cases.append(run_case(
-                data, hidden=settings["hidden"], strategy=strategy, batch_size=settings["mini_batch"],
-                epochs=settings["epochs"][strategy], lr=settings["lr"], repeats=settings["repeats"][strategy],
-                threads=settings["threads"],
-            ))
+            cases.append(
+                run_case(
+                    data,
+                    hidden=settings["hidden"],
+                    strategy=strategy,
+                    batch_size=settings["mini_batch"],
+                    epochs=settings["epochs"][strategy],
+                    lr=settings["lr"],
+                    repeats=settings["repeats"][strategy],
+                    threads=settings["threads"],
+                )
+            )
     large = settings["large"]
     data = datasets.synthetic(large["rows"], large["features"])
     # The article's formulation is left out at this size: it would double the section's time and
     # shows nothing the small cases do not; so is the compiled engine, whose full batch is plain
     # loops where BLAS's blocked products win (train.engine=auto runs NumPy for full batch).
-    cases.append(run_case(
-        data, hidden=large["hidden"], strategy="full", batch_size=large["rows"], epochs=large["epochs"],
-        lr=settings["lr"], repeats=large["repeats"], threads=large["threads"], short_epochs=large["short_epochs"],
-        warmup=large["warmup"], names=tuple(n for n in peers.NAMES if n not in ("article", "compiled")),
-    ))
+    cases.append(
+        run_case(
+            data,
+            hidden=large["hidden"],
+            strategy="full",
+            batch_size=large["rows"],
+            epochs=large["epochs"],
+            lr=settings["lr"],
+            repeats=large["repeats"],
+            threads=large["threads"],
+            short_epochs=large["short_epochs"],
+            warmup=large["warmup"],
+            names=tuple(n for n in peers.NAMES if n not in ("article", "compiled")),
+        )
+    )
     del data
-    return {"settings": settings, "cases": cases, "same_numbers": same_numbers(settings),
-            "load": {"at_start": load_at_start, "at_end": machine.load()}}
+    return {
+        "settings": settings,
+        "cases": cases,
+        "same_numbers": same_numbers(settings),
+        "load": {"at_start": load_at_start, "at_end": machine.load()},
+    }
 
 
 def same_numbers(settings: dict[str, Any]) -> list[dict[str, Any]]:
@@ -159,16 +232,34 @@ def same_numbers(settings: dict[str, Any]) -> list[dict[str, Any]]:
                 runs = {}
                 for engine in ("numpy", "compiled"):
                     net = TwoLayerNet(data.X.shape[0], settings["hidden"], rng=1, dtype=dtype)
-                    history = train(net, data.X, data.Y, lr=settings["lr"], epochs=epochs, strategy=strategy,
-                                    batch_size=batch_size, seed=0, engine=engine)
-                    runs[engine] = (np.array(history.train_loss), {k: net.params[k].astype(np.float64)
-                                                                   for k in PARAM_NAMES})
+                    history = train(
+                        net,
+                        data.X,
+                        data.Y,
+                        lr=settings["lr"],
+                        epochs=epochs,
+                        strategy=strategy,
+                        batch_size=batch_size,
+                        seed=0,
+                        engine=engine,
+                    )
+                    runs[engine] = (
+                        np.array(history.train_loss),
+                        {k: net.params[k].astype(np.float64) for k in PARAM_NAMES},
+                    )
                 (l0, p0), (l1, p1) = runs["numpy"], runs["compiled"]
-                out.append({
-                    "dtype": dtype, "strategy": strategy, "batch_size": batch_size or (1 if strategy == "stochastic"
-                                                                                      else data.X.shape[1]),
-                    "epochs": epochs, "dataset": data.name, "shape": data.shape,
-                    "loss": float(np.max(np.abs(l1 - l0) / np.abs(l0))),
-                    "weights": max(float(np.max(np.abs(p1[k] - p0[k])) / np.max(np.abs(p0[k]))) for k in PARAM_NAMES),
-                })
+                out.append(
+                    {
+                        "dtype": dtype,
+                        "strategy": strategy,
+                        "batch_size": batch_size or (1 if strategy == "stochastic" else data.X.shape[1]),
+                        "epochs": epochs,
+                        "dataset": data.name,
+                        "shape": data.shape,
+                        "loss": float(np.max(np.abs(l1 - l0) / np.abs(l0))),
+                        "weights": max(
+                            float(np.max(np.abs(p1[k] - p0[k])) / np.max(np.abs(p0[k]))) for k in PARAM_NAMES
+                        ),
+                    }
+                )
     return out

@@ -37,22 +37,24 @@ def main() -> None:
         licence = member(args.folder, package, "LICENSE").strip().replace("*/", "* /")
         code = member(args.folder, package, name).replace("</script", "<\\/script")
         scripts.append(f"<script>/* {package}: {licence} */\n{code}\n</script>")
-    page = "\n".join([
-        "<!DOCTYPE html>",
-        "<html>",
-        "<head>",
-        "    {refresh_tag}",
-        '    <meta charset="utf-8">',
-        "    <title>dlnet: DVC plots</title>",
-        *scripts,
-        "    <style>table { border-spacing: 15px; }</style>",
-        "</head>",
-        "<body>",
-        "    {plot_divs}",
-        "</body>",
-        "</html>",
-        "",
-    ])
+    page = "\n".join(
+        [
+            "<!DOCTYPE html>",
+            "<html>",
+            "<head>",
+            "    {refresh_tag}",
+            '    <meta charset="utf-8">',
+            "    <title>dlnet: DVC plots</title>",
+            *scripts,
+            "    <style>table { border-spacing: 15px; }</style>",
+            "</head>",
+            "<body>",
+            "    {plot_divs}",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
     for placeholder in ("{plot_divs}", "{refresh_tag}", "{scripts}"):
         assert page.count(placeholder) == (0 if placeholder == "{scripts}" else 1), placeholder
     OUT.write_text(page, encoding="utf-8")

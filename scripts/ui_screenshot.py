@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the UI test tooling: server and browser helpers
 
-from mlflow_ui import DlnetUi, chromium, close_assistant, find_chromium, MISSING_CHROMIUM, open_page  # noqa: E402
+from mlflow_ui import MISSING_CHROMIUM, DlnetUi, chromium, close_assistant, find_chromium, open_page  # noqa: E402
 
 
 def run_sweep(project: Path, store: Path, sweep_dir: Path, epochs: int | None) -> str:

@@ -14,8 +14,18 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # What a fresh clone holds that the pipeline and the app need.
-PROJECT_FILES = ("conf", "data/raw", "data/README.md", "src", "scripts/python", "dvc.yaml", "params.yaml", ".dvc/config",
-                 ".dvcignore", "docs/dvc_plots_offline.html")
+PROJECT_FILES = (
+    "conf",
+    "data/raw",
+    "data/README.md",
+    "src",
+    "scripts/python",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    "docs/dvc_plots_offline.html",
+)
 
 
 def copy_project(dest: Path, *, git: bool = False) -> Path:
@@ -29,7 +39,11 @@ def copy_project(dest: Path, *, git: bool = False) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     if git:
-        for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
+        for args in (
+            ["init", "-q"],
+            ["add", "-A"],
+            ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"],
+        ):
             subprocess.run(["git", *args], cwd=dest, check=True)
     return dest
 
@@ -64,11 +78,35 @@ def build_data(project: Path, overrides: list[str] | None = None) -> Path:
 def build_variants(project: Path, data: tuple[str, ...], scales: tuple[str, ...]) -> Path:
     """Run the prepare and scale stages as dvc.yaml's matrix does, for the variants `data` × `scales`."""
     for name in data:
-        run_tool([sys.executable, "-m", "dlnet.data.prepare", "--data", f"conf/data/{name}.yaml",
-                  "--out", f"data/prepared/{name}"], project, check=True)
+        run_tool(
+            [
+                sys.executable,
+                "-m",
+                "dlnet.data.prepare",
+                "--data",
+                f"conf/data/{name}.yaml",
+                "--out",
+                f"data/prepared/{name}",
+            ],
+            project,
+            check=True,
+        )
         for method in scales:
-            run_tool([sys.executable, "-m", "dlnet.data.scale", "--scale", f"conf/scale/{method}.yaml",
-                      "--in", f"data/prepared/{name}", "--out", f"data/scaled/{name}-{method}"], project, check=True)
+            run_tool(
+                [
+                    sys.executable,
+                    "-m",
+                    "dlnet.data.scale",
+                    "--scale",
+                    f"conf/scale/{method}.yaml",
+                    "--in",
+                    f"data/prepared/{name}",
+                    "--out",
+                    f"data/scaled/{name}-{method}",
+                ],
+                project,
+                check=True,
+            )
     return project
 
 

@@ -18,8 +18,9 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from dlnet import mlflow_server as dlnet_mlflow_server
 from dlnet.mlflow_server import LOOPBACK, free_port, server_env, stop_group  # noqa: F401 (used by the tests)

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from conftest import tool_env
+
 from dlnet.mlflow_server import free_port
 
 LOOPBACK = "127.0.0.1"
@@ -21,8 +22,15 @@ LOOPBACK = "127.0.0.1"
 class RayNode:
     """`ray start --block` from `python_bin`'s environment, in `cwd`; head when `address` is None."""
 
-    def __init__(self, python_bin: Path, cwd: Path, *, address: str | None = None, num_cpus: int = 1,
-                 temp_dir: Path | None = None):
+    def __init__(
+        self,
+        python_bin: Path,
+        cwd: Path,
+        *,
+        address: str | None = None,
+        num_cpus: int = 1,
+        temp_dir: Path | None = None,
+    ):
         self.ray = Path(python_bin) / "ray"
         self.cwd = Path(cwd)
         self.address = address
@@ -34,21 +42,51 @@ class RayNode:
         self.log = self.cwd / f"ray-{'head' if address is None else 'node'}-{os.getpid()}.log"
 
     def command(self) -> list[str]:
-        ports = ["--node-manager-port", free_port(), "--object-manager-port", free_port(),
-                 "--dashboard-agent-listen-port", free_port(), "--dashboard-agent-grpc-port", free_port(),
-                 "--runtime-env-agent-port", free_port(), "--metrics-export-port", free_port()]
-        common = [str(self.ray), "start", "--block", "--num-cpus", str(self.num_cpus), "--disable-usage-stats",
-                  "--node-ip-address", LOOPBACK, "--temp-dir", str(self.temp_dir), *map(str, ports)]
+        ports = [
+            "--node-manager-port",
+            free_port(),
+            "--object-manager-port",
+            free_port(),
+            "--dashboard-agent-listen-port",
+            free_port(),
+            "--dashboard-agent-grpc-port",
+            free_port(),
+            "--runtime-env-agent-port",
+            free_port(),
+            "--metrics-export-port",
+            free_port(),
+        ]
+        common = [
+            str(self.ray),
+            "start",
+            "--block",
+            "--num-cpus",
+            str(self.num_cpus),
+            "--disable-usage-stats",
+            "--node-ip-address",
+            LOOPBACK,
+            "--temp-dir",
+            str(self.temp_dir),
+            *map(str, ports),
+        ]
         if self.address is None:
-            return [*common, "--head", "--port", str(self.port), "--include-dashboard", "false",
-                    "--ray-client-server-port", str(free_port())]
+            return [
+                *common,
+                "--head",
+                "--port",
+                str(self.port),
+                "--include-dashboard",
+                "false",
+                "--ray-client-server-port",
+                str(free_port()),
+            ]
         return [*common, "--address", self.address]
 
     @property
     def head_address(self) -> str:
         return f"{LOOPBACK}:{self.port}"
 
-    def start(self, env: dict[str, str], timeout: float = 120, attempts: int = 2) -> "RayNode":
+    def start(self, env: dict[str, str], timeout: float = 120, attempts: int = 2) -> RayNode:
         """Start the node; once more if it timed out (Ray's raylet waits only 15 s for its agents)."""
         for attempt in range(attempts):
             try:
@@ -59,10 +97,17 @@ class RayNode:
                     raise
         return self
 
-    def _start(self, env: dict[str, str], timeout: float) -> "RayNode":
+    def _start(self, env: dict[str, str], timeout: float) -> RayNode:
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(self.command(), cwd=self.cwd, env=env, stdin=subprocess.DEVNULL,
-                                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

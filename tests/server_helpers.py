@@ -35,9 +35,16 @@ class ServerProcess:
         self.output: list[str] = []
         self.url: str | None = None
 
-    def start(self, timeout: float = 300) -> "ServerProcess":
-        self.process = subprocess.Popen(self.command, cwd=REPO, env=tool_env(), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    def start(self, timeout: float = 300) -> ServerProcess:
+        self.process = subprocess.Popen(
+            self.command,
+            cwd=REPO,
+            env=tool_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.url is None and self.process.poll() is None:
@@ -60,7 +67,7 @@ class ServerProcess:
             self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.stop()
-            raise AssertionError("the server did not stop within a minute of Ctrl-C")
+            raise AssertionError("the server did not stop within a minute of Ctrl-C") from None
         time.sleep(0.5)  # the reader thread takes the last lines
         return self.process.returncode
 
@@ -74,7 +81,7 @@ class ServerProcess:
                 except (ProcessLookupError, subprocess.TimeoutExpired):
                     continue
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -8,9 +8,8 @@ import json
 
 import pytest
 import yaml
-from mlflow.tracking import MlflowClient
-
 from conftest import BIN, copy_project, run_tool, sqlite_uri
+from mlflow.tracking import MlflowClient
 
 
 @pytest.mark.slow

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import BIN, run_tool, sqlite_uri
 
 from dlnet.data.dataset import DataChangedError, file_digests
-from conftest import BIN, run_tool, sqlite_uri
 
 TRAIN = str(BIN / "dlnet-train")
 VARIANT = Path("data/scaled/original-standard")  # the default config's data
@@ -27,8 +27,13 @@ FEATURE_1, LABEL = 2, 11
 @pytest.fixture
 def project(built_project, tmp_path) -> Path:
     """A copy of the built project (the session's copy stays untouched)."""
-    return Path(shutil.copytree(built_project, tmp_path / "project",
-                                ignore=shutil.ignore_patterns("outputs", "multirun", "mlflow.db", "mlartifacts")))
+    return Path(
+        shutil.copytree(
+            built_project,
+            tmp_path / "project",
+            ignore=shutil.ignore_patterns("outputs", "multirun", "mlflow.db", "mlartifacts"),
+        )
+    )
 
 
 def lines(path: Path) -> list[str]:
@@ -66,30 +71,50 @@ def keep_rows(path: Path, keep) -> None:
 
 # (what is broken, how, the words the error must say); every file is restamped unless said otherwise
 CONTENT_CASES = {
-    "nan": (lambda f: set_cell(f / "train.csv", 5, FEATURE_1, "nan"),
-            ["train.csv, line 5, column 2 (clump_thickness)", "not a finite number"]),
-    "inf": (lambda f: set_cell(f / "val.csv", 3, 4, "-inf"),
-            ["val.csv, line 3, column 4 (uniformity_of_cell_shape)", "not a finite number"]),
-    "non-numeric": (lambda f: set_cell(f / "test.csv", 7, 3, "abc"),
-                    ["test.csv, line 7, column 3 (uniformity_of_cell_size)", "'abc', not a number"]),
+    "nan": (
+        lambda f: set_cell(f / "train.csv", 5, FEATURE_1, "nan"),
+        ["train.csv, line 5, column 2 (clump_thickness)", "not a finite number"],
+    ),
+    "inf": (
+        lambda f: set_cell(f / "val.csv", 3, 4, "-inf"),
+        ["val.csv, line 3, column 4 (uniformity_of_cell_shape)", "not a finite number"],
+    ),
+    "non-numeric": (
+        lambda f: set_cell(f / "test.csv", 7, 3, "abc"),
+        ["test.csv, line 7, column 3 (uniformity_of_cell_size)", "'abc', not a number"],
+    ),
     "empty file": (lambda f: (f / "val.csv").write_text(""), ["val.csv: the file is empty"]),
     "header only": (lambda f: keep_rows(f / "train.csv", lambda row: False), ["train.csv: no rows (a header only)"]),
-    "one row": (lambda f: (f / "train.csv").write_text("".join(lines(f / "train.csv")[:2])),
-                ["train.csv: 1 row", "at least 2 rows"]),
-    "truncated": (lambda f: (f / "train.csv").write_text("".join(lines(f / "train.csv")[:40]) + "1234567,0.5,0.25,"),
-                  ["train.csv, line 41: 4 cells; expected 11", "truncated"]),
-    "float label": (lambda f: set_cell(f / "train.csv", 2, LABEL, "0.4"),
-                    ["train.csv, line 2, column 11 (label): '0.4'; expected 0 or 1"]),
-    "one class": (lambda f: keep_rows(f / "train.csv", lambda row: row.rstrip().endswith(",0")),
-                  ["train.csv, column 11 (label): all 266 rows are 0 (benign)", "both classes"]),
-    "absurd magnitude": (lambda f: set_cell(f / "test.csv", 4, FEATURE_1, "1e300"),
-                         ["test.csv, line 4, column 2 (clump_thickness)", "1e+300 is not a scaled value"]),
-    "meta.json not JSON": (lambda f: (f / "meta.json").write_text('{"variant": "original-standard",'),
-                           ["meta.json, line 1, column 33: not valid JSON"]),
+    "one row": (
+        lambda f: (f / "train.csv").write_text("".join(lines(f / "train.csv")[:2])),
+        ["train.csv: 1 row", "at least 2 rows"],
+    ),
+    "truncated": (
+        lambda f: (f / "train.csv").write_text("".join(lines(f / "train.csv")[:40]) + "1234567,0.5,0.25,"),
+        ["train.csv, line 41: 4 cells; expected 11", "truncated"],
+    ),
+    "float label": (
+        lambda f: set_cell(f / "train.csv", 2, LABEL, "0.4"),
+        ["train.csv, line 2, column 11 (label): '0.4'; expected 0 or 1"],
+    ),
+    "one class": (
+        lambda f: keep_rows(f / "train.csv", lambda row: row.rstrip().endswith(",0")),
+        ["train.csv, column 11 (label): all 266 rows are 0 (benign)", "both classes"],
+    ),
+    "absurd magnitude": (
+        lambda f: set_cell(f / "test.csv", 4, FEATURE_1, "1e300"),
+        ["test.csv, line 4, column 2 (clump_thickness)", "1e+300 is not a scaled value"],
+    ),
+    "meta.json not JSON": (
+        lambda f: (f / "meta.json").write_text('{"variant": "original-standard",'),
+        ["meta.json, line 1, column 33: not valid JSON"],
+    ),
     "meta.json without features": (
-        lambda f: (f / "meta.json").write_text(json.dumps(
-            {k: v for k, v in json.loads((f / "meta.json").read_text()).items() if k != "features"})),
-        ["meta.json: key features missing"]),
+        lambda f: (f / "meta.json").write_text(
+            json.dumps({k: v for k, v in json.loads((f / "meta.json").read_text()).items() if k != "features"})
+        ),
+        ["meta.json: key features missing"],
+    ),
 }
 
 
@@ -124,26 +149,51 @@ def swap_two_values(path: Path) -> None:
     path.write_text("".join(rows))
 
 
-@pytest.mark.parametrize("case, breaks, file", [
-    ("cut at a line boundary", lambda f: (f / "train.csv").write_text("".join(lines(f / "train.csv")[:200])), "train.csv"),
-    ("swapped values", lambda f: swap_two_values(f / "val.csv"), "val.csv"),
-    ("an edited cell", lambda f: set_cell(f / "test.csv", 10, FEATURE_1, "0.5"), "test.csv"),
-    ("another scaler", lambda f: (f / "scaler.json").write_text((f / "scaler.json").read_text().replace("1", "2")),
-     "scaler.json"),
-])
+@pytest.mark.parametrize(
+    "case, breaks, file",
+    [
+        (
+            "cut at a line boundary",
+            lambda f: (f / "train.csv").write_text("".join(lines(f / "train.csv")[:200])),
+            "train.csv",
+        ),
+        ("swapped values", lambda f: swap_two_values(f / "val.csv"), "val.csv"),
+        ("an edited cell", lambda f: set_cell(f / "test.csv", 10, FEATURE_1, "0.5"), "test.csv"),
+        (
+            "another scaler",
+            lambda f: (f / "scaler.json").write_text((f / "scaler.json").read_text().replace("1", "2")),
+            "scaler.json",
+        ),
+    ],
+)
 def test_a_file_changed_after_the_scale_stage_is_refused(project, tmp_path, case, breaks, file):
     breaks(project / VARIANT)
     db = tmp_path / "mlflow.db"
     done = run_tool([TRAIN, "train.epochs=3", f"tracking.uri={sqlite_uri(db)}"], project)
-    check_refused(done, db, [f"{VARIANT / file} changed after the `scale` stage wrote it",
-                             "rebuild it: `dvc repro scale@original-standard`"])
+    check_refused(
+        done,
+        db,
+        [
+            f"{VARIANT / file} changed after the `scale` stage wrote it",
+            "rebuild it: `dvc repro scale@original-standard`",
+        ],
+    )
 
 
 def test_a_sweep_on_bad_data_starts_nothing(project, tmp_path):
     set_cell(project / VARIANT / "train.csv", 5, FEATURE_1, "nan")
     db = tmp_path / "mlflow.db"
-    done = run_tool([TRAIN, "-m", "optim.lr=0.1,0.3", "train.epochs=3", f"tracking.uri={sqlite_uri(db)}",
-                     f"hydra.sweep.dir={tmp_path / 'sweep'}"], project)
+    done = run_tool(
+        [
+            TRAIN,
+            "-m",
+            "optim.lr=0.1,0.3",
+            "train.epochs=3",
+            f"tracking.uri={sqlite_uri(db)}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        project,
+    )
     check_refused(done, db, ["job optim.lr=0.1", f"{VARIANT / 'train.csv'}, line 5, column 2"])
 
 
@@ -189,8 +239,19 @@ def test_the_logged_scaler_is_the_one_trained_with_even_if_the_data_is_rebuilt_m
 
     def rebuild_with_minmax(point) -> None:
         if point[0] == 1:  # after the first epoch: `dvc repro` rebuilds the folder with another method
-            assert scale_stage.main(["--scale", str(project / "conf/scale/minmax.yaml"),
-                                     "--in", str(project / "data/prepared/original"), "--out", str(folder)]) == 0
+            assert (
+                scale_stage.main(
+                    [
+                        "--scale",
+                        str(project / "conf/scale/minmax.yaml"),
+                        "--in",
+                        str(project / "data/prepared/original"),
+                        "--out",
+                        str(folder),
+                    ]
+                )
+                == 0
+            )
 
     result = run_job(params, root=project, source="test", on_history=rebuild_with_minmax)
     rebuilt = (folder / "scaler.json").read_bytes()

@@ -58,7 +58,7 @@ def test_batches_match_epoch_batches(strategy, batch_size):
         views = list(batches.epoch())
         indices = list(epoch_batches(N, strategy, batch_size, rng))
         assert len(views) == len(indices)
-        for (Xb, Yb), idx in zip(views, indices):
+        for (Xb, Yb), idx in zip(views, indices, strict=True):
             np.testing.assert_array_equal(Xb, X[:, idx])
             np.testing.assert_array_equal(Yb, Y[:, idx])
             assert Xb.shape[0] == 3 and Yb.shape[0] == 1

@@ -26,7 +26,10 @@ def _run_smoke(out: Path) -> dict:
     before = {path: path.read_bytes() if path.exists() else None for path in committed}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=420,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=420,
     )
     assert done.returncode == 0, done.stderr[-4000:]
     for path, content in before.items():
@@ -67,7 +70,8 @@ def test_smoke_run_writes_every_section(tmp_path):
 
     same = sections["training"]["result"]["same_numbers"]
     assert {(r["dtype"], r["strategy"]) for r in same} == {
-        (d, s) for d in ("float64", "float32") for s in ("full", "mini", "stochastic")}
+        (d, s) for d in ("float64", "float32") for s in ("full", "mini", "stochastic")
+    }
     assert all(0 <= r["loss"] < 1e-4 and 0 <= r["weights"] < 1e-4 for r in same)
 
     scaling = sections["scaling"]["result"]
@@ -93,7 +97,14 @@ def test_smoke_run_writes_every_section(tmp_path):
     assert results["goals"] and all(g["met"] in (True, False, None) for g in results["goals"])
 
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
-    for title in ("## Machine", "## Goals", "## 1. Training loop", "## 2. Scaling", "## 3. Tracking overhead",
-                  "## 4. Sweeps", "## 5. Start-up"):
+    for title in (
+        "## Machine",
+        "## Goals",
+        "## 1. Training loop",
+        "## 2. Scaling",
+        "## 3. Tracking overhead",
+        "## 4. Sweeps",
+        "## 5. Start-up",
+    ):
         assert title in markdown
     assert "Could not run" not in markdown

@@ -14,10 +14,10 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import BIN, run_tool, sqlite_uri, tool_env
+from mlflow.tracking import MlflowClient
 from mlflow_ui import free_port
+
 from dlnet.data.original import FEATURES
 
 CHAMPION = "models:/dlnet-original@champion"
@@ -35,8 +35,18 @@ def swept(built_project, tmp_path_factory):
     folder = tmp_path_factory.mktemp("champion")
     uri = sqlite_uri(folder / "mlflow.db")
     done = run_tool(
-        [str(BIN / "dlnet-train"), "-m", "optim.lr=0.02,0.3", "batch=full,mini", "train.epochs=15",
-         f"tracking.uri={uri}", f"hydra.sweep.dir={folder / 'sweep'}"], built_project, timeout=400)
+        [
+            str(BIN / "dlnet-train"),
+            "-m",
+            "optim.lr=0.02,0.3",
+            "batch=full,mini",
+            "train.epochs=15",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={folder / 'sweep'}",
+        ],
+        built_project,
+        timeout=400,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("dlnet").experiment_id])
@@ -64,8 +74,18 @@ def test_the_best_run_by_validation_is_registered_as_champion(swept):
 def test_registering_can_be_turned_off(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
     done = run_tool(
-        [str(BIN / "dlnet-train"), "-m", "optim.lr=0.3", "train.epochs=3", "tracking.register=false",
-         f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}"], built_project, timeout=300)
+        [
+            str(BIN / "dlnet-train"),
+            "-m",
+            "optim.lr=0.3",
+            "train.epochs=3",
+            "tracking.register=false",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        built_project,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "Not registered (tracking.register=false)." in done.stdout
     assert MlflowClient(tracking_uri=uri).search_registered_models() == []
@@ -82,8 +102,9 @@ def test_dlnet_predict_with_the_champion(swept, tmp_path):
     with_id = tmp_path / "rows.csv"
     with_id.write_text(RAW_ROWS)
     out = tmp_path / "out.csv"
-    done = run_tool([str(BIN / "dlnet-predict"), CHAMPION, str(with_id), "-o", str(out)], project,
-                    MLFLOW_TRACKING_URI=uri)
+    done = run_tool(
+        [str(BIN / "dlnet-predict"), CHAMPION, str(with_id), "-o", str(out)], project, MLFLOW_TRACKING_URI=uri
+    )
     assert done.returncode == 0, done.stderr
     predicted = pd.read_csv(out)
     assert list(predicted.columns) == ["id", "probability", "class"]
@@ -101,16 +122,25 @@ def test_dlnet_predict_with_the_champion(swept, tmp_path):
     assert lines[0] == "id,probability,class" and [line.split(",")[0] for line in lines[1:]] == ["1", "2", "3", "4"]
 
 
-@pytest.mark.parametrize("content, message", [
-    (RAW_ROWS.replace("1015425,3,1,1,1,2,2", "1015425,3,1,1,1,2,?"), "line 3, column 'bare_nuclei': '?' (a missing value) is not a number"),
-    (RAW_ROWS.replace("1016277,6,8", "1016277,16,8"), "line 4, column 'clump_thickness': 16 is outside the valid range; expected an integer from 1 to 10"),
-    (RAW_ROWS.replace("1002945,5,4", "1002945,5,4,4"), "line 2: 11 comma-separated values; expected 10"),
-    ("id," + ",".join(FEATURES) + ",class\n1,5,1,1,1,2,1,3,1,1,2\n", "unexpected column 'class'"),
-    ("id," + ",".join(FEATURES[:-1]) + "\n1,5,1,1,1,2,1,3,1\n", "column 'mitoses' missing"),
-    ("5,1,1\n", "line 1: 3 comma-separated values; expected 10"),
-    (RAW_ROWS.replace("1016277,6,8", "1016277,nan,8"), "line 4, column 'clump_thickness': 'nan' is not a number"),
-    ("", "no rows"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (
+            RAW_ROWS.replace("1015425,3,1,1,1,2,2", "1015425,3,1,1,1,2,?"),
+            "line 3, column 'bare_nuclei': '?' (a missing value) is not a number",
+        ),
+        (
+            RAW_ROWS.replace("1016277,6,8", "1016277,16,8"),
+            "line 4, column 'clump_thickness': 16 is outside the valid range; expected an integer from 1 to 10",
+        ),
+        (RAW_ROWS.replace("1002945,5,4", "1002945,5,4,4"), "line 2: 11 comma-separated values; expected 10"),
+        ("id," + ",".join(FEATURES) + ",class\n1,5,1,1,1,2,1,3,1,1,2\n", "unexpected column 'class'"),
+        ("id," + ",".join(FEATURES[:-1]) + "\n1,5,1,1,1,2,1,3,1\n", "column 'mitoses' missing"),
+        ("5,1,1\n", "line 1: 3 comma-separated values; expected 10"),
+        (RAW_ROWS.replace("1016277,6,8", "1016277,nan,8"), "line 4, column 'clump_thickness': 'nan' is not a number"),
+        ("", "no rows"),
+    ],
+)
 def test_dlnet_predict_refuses_bad_rows(swept, tmp_path, capsys, content, message):
     """In this process (`main` as the console script calls it): a subprocess each costs ~10 s."""
     from dlnet.predict import main
@@ -132,13 +162,16 @@ def test_dlnet_predict_exits_2_on_a_bad_row_or_an_unknown_model(swept, tmp_path)
     done = run_tool([str(BIN / "dlnet-predict"), CHAMPION, str(rows)], project, MLFLOW_TRACKING_URI=uri)
     assert done.returncode == 2 and done.stdout == ""
     assert f"error: {rows}, line 2, column 'bare_nuclei': empty (a missing value)" in done.stderr
-    done = run_tool([str(BIN / "dlnet-predict"), "models:/dlnet-wdbc@champion", str(rows)], project,
-                    MLFLOW_TRACKING_URI=uri)
+    done = run_tool(
+        [str(BIN / "dlnet-predict"), "models:/dlnet-wdbc@champion", str(rows)], project, MLFLOW_TRACKING_URI=uri
+    )
     assert done.returncode == 2 and "cannot load the model models:/dlnet-wdbc@champion" in done.stderr
 
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -152,9 +185,23 @@ def test_mlflow_models_serve_answers_raw_rows(swept, tmp_path):
     port = free_port()
     log = open(tmp_path / "serve.log", "w")
     process = subprocess.Popen(
-        [str(BIN / "mlflow"), "models", "serve", "-m", CHAMPION, "--env-manager", "local", "-h", "127.0.0.1",
-         "-p", str(port)],
-        cwd=tmp_path, env=tool_env(MLFLOW_TRACKING_URI=uri), stdout=log, stderr=subprocess.STDOUT,
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            CHAMPION,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env=tool_env(MLFLOW_TRACKING_URI=uri),
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
@@ -170,19 +217,22 @@ def test_mlflow_models_serve_answers_raw_rows(swept, tmp_path):
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(1)
         rows = [[int(v) for v in line.split(",")] for line in RAW_ROWS.split()]
-        status, answer = post(f"http://127.0.0.1:{port}/invocations",
-                              {"dataframe_split": {"columns": ["id", *FEATURES], "data": rows}})
+        status, answer = post(
+            f"http://127.0.0.1:{port}/invocations", {"dataframe_split": {"columns": ["id", *FEATURES], "data": rows}}
+        )
         assert status == 200, answer
         predictions = answer["predictions"]
         assert [p["id"] for p in predictions] == [row[0] for row in rows]
         raw = pd.DataFrame([row[1:] for row in rows], columns=FEATURES)
-        np.testing.assert_allclose([p["probability"] for p in predictions], expected_probabilities(uri, raw),
-                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(
+            [p["probability"] for p in predictions], expected_probabilities(uri, raw), rtol=0, atol=1e-12
+        )
         assert all(p["class"] == int(p["probability"] > 0.5) for p in predictions)
 
         bad = [rows[0], [rows[1][0], 5, 4, 4, 5, 7, "?", 3, 2, 1]]
-        status, answer = post(f"http://127.0.0.1:{port}/invocations",
-                              {"dataframe_split": {"columns": ["id", *FEATURES], "data": bad}})
+        status, answer = post(
+            f"http://127.0.0.1:{port}/invocations", {"dataframe_split": {"columns": ["id", *FEATURES], "data": bad}}
+        )
         assert status >= 400 and "row 1, column 'bare_nuclei'" in json.dumps(answer), answer
     finally:
         os.killpg(process.pid, signal.SIGTERM)

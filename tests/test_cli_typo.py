@@ -1,7 +1,6 @@
 """A mistyped config key: one line naming the closest valid keys, a non-zero exit, nothing logged."""
 
 import pytest
-
 from conftest import BIN, run_tool, sqlite_uri
 
 

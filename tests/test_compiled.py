@@ -18,9 +18,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import BIN, REPO, run_tool, sqlite_uri
 from mlflow.tracking import MlflowClient
 
-from conftest import BIN, REPO, run_tool, sqlite_uri
 from dlnet.data.original import FEATURES, read_original
 from dlnet.network import PARAM_NAMES, TwoLayerNet
 from dlnet.training import AUTO_ENGINE, resolve_engine, train
@@ -47,8 +47,16 @@ def both_engines(data, *, dtype="float64", with_val=True, hidden=15, **settings)
     runs = {}
     for engine in ("numpy", "compiled"):
         net = TwoLayerNet(X.shape[0], hidden, rng=1, dtype=dtype)
-        history = train(net, X, Y, seed=3, X_val=X_val if with_val else None, Y_val=Y_val if with_val else None,
-                        engine=engine, **settings)
+        history = train(
+            net,
+            X,
+            Y,
+            seed=3,
+            X_val=X_val if with_val else None,
+            Y_val=Y_val if with_val else None,
+            engine=engine,
+            **settings,
+        )
         assert history.engine == engine
         runs[engine] = (history, net)
     return runs["numpy"], runs["compiled"]
@@ -76,8 +84,9 @@ def assert_same_numbers(reference, compiled, bar: float) -> None:
 @pytest.mark.parametrize("with_val", [True, False], ids=["val", "no-val"])
 @pytest.mark.parametrize("strategy, batch_size", STRATEGIES)
 def test_same_numbers_over_20_epochs(data, strategy, batch_size, with_val, dtype):
-    runs = both_engines(data, dtype=dtype, with_val=with_val, lr=0.07, epochs=20, strategy=strategy,
-                        batch_size=batch_size)
+    runs = both_engines(
+        data, dtype=dtype, with_val=with_val, lr=0.07, epochs=20, strategy=strategy, batch_size=batch_size
+    )
     assert_same_numbers(*runs, BARS[dtype, 20])
 
 
@@ -96,8 +105,9 @@ def test_same_numbers_wide_and_fast(data):
 
 @pytest.mark.parametrize("strategy, batch_size", [("full", None), ("mini", 7), ("stochastic", None)])
 def test_divergence_stops_both_engines_at_the_same_epoch(data, strategy, batch_size):
-    (h0, net0), (h1, net1) = both_engines(data, lr=40.0, epochs=30, strategy=strategy, batch_size=batch_size,
-                                          divergence_factor=3.0)
+    (h0, net0), (h1, net1) = both_engines(
+        data, lr=40.0, epochs=30, strategy=strategy, batch_size=batch_size, divergence_factor=3.0
+    )
     assert h0.diverged and h1.diverged
     assert h1.diverged_epoch == h0.diverged_epoch and h1.epochs == h0.epochs
     assert h1.reason == h0.reason
@@ -112,13 +122,27 @@ def test_the_callback_sees_the_same_epochs_and_can_stop_either_engine(data, stra
         def callback(epoch, train_loss, val_loss):
             calls[engine].append((epoch, train_loss, val_loss))
             return epoch >= 9
+
         return callback
 
     X, Y, X_val, Y_val = data
     for engine in calls:
         net = TwoLayerNet(9, 15, rng=1)
-        history = train(net, X, Y, lr=0.07, epochs=50, strategy=strategy, batch_size=batch_size, seed=3,
-                        X_val=X_val, Y_val=Y_val, log_every=3, callback=recorder(engine), engine=engine)
+        history = train(
+            net,
+            X,
+            Y,
+            lr=0.07,
+            epochs=50,
+            strategy=strategy,
+            batch_size=batch_size,
+            seed=3,
+            X_val=X_val,
+            Y_val=Y_val,
+            log_every=3,
+            callback=recorder(engine),
+            engine=engine,
+        )
         assert history.stopped_early and history.epochs_run == 9 and history.epochs == [3, 6, 9]
     assert [c[0] for c in calls["compiled"]] == [c[0] for c in calls["numpy"]] == [3, 6, 9]
     np.testing.assert_allclose([c[1:] for c in calls["compiled"]], [c[1:] for c in calls["numpy"]], rtol=1e-12)
@@ -126,11 +150,15 @@ def test_the_callback_sees_the_same_epochs_and_can_stop_either_engine(data, stra
 
 def test_auto_picks_by_strategy(data):
     assert {strategy: resolve_engine("auto", strategy) for strategy in AUTO_ENGINE} == {
-        "full": "numpy", "mini": "compiled", "stochastic": "compiled"}
+        "full": "numpy",
+        "mini": "compiled",
+        "stochastic": "compiled",
+    }
     X, Y, _, _ = data
     for strategy, batch_size in (("full", None), ("mini", 32)):
-        history = train(TwoLayerNet(9, 4, rng=1), X, Y, lr=0.07, epochs=2, strategy=strategy,
-                        batch_size=batch_size, engine="auto")
+        history = train(
+            TwoLayerNet(9, 4, rng=1), X, Y, lr=0.07, epochs=2, strategy=strategy, batch_size=batch_size, engine="auto"
+        )
         assert history.engine == AUTO_ENGINE[strategy]
     with pytest.raises(ValueError, match="engine must be one of auto, numpy, compiled; got 'jit'"):
         train(TwoLayerNet(9, 4, rng=1), X, Y, lr=0.07, epochs=2, engine="jit")
@@ -144,7 +172,7 @@ def no_numba(tmp_path):
     """A PYTHONPATH entry whose `numba` fails to import, as it would where Numba is broken or absent."""
     package = tmp_path / "shadow" / "numba"
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text('raise ImportError("No module named \'numba\'")\n')
+    (package / "__init__.py").write_text("raise ImportError(\"No module named 'numba'\")\n")
     return str(tmp_path / "shadow")
 
 
@@ -161,11 +189,18 @@ def test_without_numba_numpy_and_auto_still_train_and_compiled_says_why(no_numba
         except EngineUnavailableError as error:
             print(error)
     """)
-    done = subprocess.run([sys.executable, "-c", script], env={"PYTHONPATH": no_numba, "PATH": ""},
-                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={"PYTHONPATH": no_numba, "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
-        "numpy", "numpy",
+        "numpy",
+        "numpy",
         "train.engine=compiled needs Numba, which cannot be imported here (No module named 'numba'); "
         "install numba or use train.engine=numpy",
     ]
@@ -173,12 +208,18 @@ def test_without_numba_numpy_and_auto_still_train_and_compiled_says_why(no_numba
 
 def test_without_numba_dlnet_train_fails_before_any_run(built_project, tmp_path, no_numba):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    done = run_tool([str(BIN / "dlnet-train"), "train.engine=compiled", "batch=mini", "train.epochs=2",
-                     f"tracking.uri={uri}"], built_project, timeout=120, PYTHONPATH=no_numba)
+    done = run_tool(
+        [str(BIN / "dlnet-train"), "train.engine=compiled", "batch=mini", "train.epochs=2", f"tracking.uri={uri}"],
+        built_project,
+        timeout=120,
+        PYTHONPATH=no_numba,
+    )
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.strip()]
-    assert errors == ["error: train.engine=compiled needs Numba, which cannot be imported here "
-                      "(No module named 'numba'); install numba or use train.engine=numpy"]
+    assert errors == [
+        "error: train.engine=compiled needs Numba, which cannot be imported here "
+        "(No module named 'numba'); install numba or use train.engine=numpy"
+    ]
     assert not (tmp_path / "mlflow.db").exists()
 
 
@@ -188,10 +229,20 @@ def test_without_numba_dlnet_train_fails_before_any_run(built_project, tmp_path,
 def test_joblib_sweep_with_the_compiled_engine_on_a_new_store(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
     done = run_tool(
-        [str(BIN / "dlnet-train"), "-m", "optim.lr=0.05,0.2", "batch=full,mini,stochastic", "train.engine=compiled",
-         "train.epochs=5", f"tracking.uri={uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-         "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-        built_project, timeout=400,
+        [
+            str(BIN / "dlnet-train"),
+            "-m",
+            "optim.lr=0.05,0.2",
+            "batch=full,mini,stochastic",
+            "train.engine=compiled",
+            "train.epochs=5",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+        ],
+        built_project,
+        timeout=400,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     client = MlflowClient(tracking_uri=uri)

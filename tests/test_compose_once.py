@@ -21,15 +21,27 @@ def _jobs(master):
     return jobs
 
 
-@pytest.mark.parametrize("overrides", [
-    # the default sweep, with what the controller sends every job (hydra.job.env_set)
-    ["+sweep=grid", "tracking.uri=sqlite:////tmp/store.db", "++hydra.job.env_set.DLNET_X='a b'", "train.epochs=7"],
-    # groups and values mixed, a hydra group, a forced and an added key, data and scaling swept
-    ["data=original,article", "scale=standard,minmax", "batch=mini", "batch.size=8,64", "hydra/launcher=joblib",
-     "++train.seed=3", "+tracking.note=x", "hydra.job.chdir=false", "optim.lr=0.5"],
-    # a preset that overrides groups itself, values swept over it
-    ["experiment=article", "optim.lr=0.1,0.2", "~tracking.run_name"],
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # the default sweep, with what the controller sends every job (hydra.job.env_set)
+        ["+sweep=grid", "tracking.uri=sqlite:////tmp/store.db", "++hydra.job.env_set.DLNET_X='a b'", "train.epochs=7"],
+        # groups and values mixed, a hydra group, a forced and an added key, data and scaling swept
+        [
+            "data=original,article",
+            "scale=standard,minmax",
+            "batch=mini",
+            "batch.size=8,64",
+            "hydra/launcher=joblib",
+            "++train.seed=3",
+            "+tracking.note=x",
+            "hydra.job.chdir=false",
+            "optim.lr=0.5",
+        ],
+        # a preset that overrides groups itself, values swept over it
+        ["experiment=article", "optim.lr=0.1,0.2", "~tracking.run_name"],
+    ],
+)
 def test_same_configs_as_hydra(overrides):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         loader = GlobalHydra.instance().config_loader()

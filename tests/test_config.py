@@ -4,8 +4,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from dlnet.config import ConfigError, flatten, validate
 from dlnet.params import compose_defaults
 
@@ -92,7 +92,9 @@ def test_edge_values_that_are_allowed(overrides):
 
 def test_flatten_uses_dotted_keys():
     assert flatten({"optim": {"lr": 0.1}, "batch": {"name": "mini", "size": 32}}) == {
-        "optim.lr": 0.1, "batch.name": "mini", "batch.size": 32,
+        "optim.lr": 0.1,
+        "batch.name": "mini",
+        "batch.size": 32,
     }
 
 
@@ -141,8 +143,7 @@ def test_a_config_that_cannot_fit_says_what_it_needs_and_what_there_is():
     with pytest.raises(ConfigError, match=r"train\.epochs=100000000000 with train\.log_every=1 .* GiB available"):
         check_fits(_config("train.epochs=100000000000"), 9, 409, 137, 137, available=16 * GIB)
     # Recording every 10^6th epoch only, the same run fits.
-    check_fits(_config("train.epochs=100000000000", "train.log_every=1000000"), 9, 409, 137, 137,
-               available=16 * GIB)
+    check_fits(_config("train.epochs=100000000000", "train.log_every=1000000"), 9, 409, 137, 137, available=16 * GIB)
 
 
 def test_this_machine_reports_its_available_memory():
@@ -188,7 +189,12 @@ def test_the_memory_estimate_matches_what_training_really_uses(strategy, dtype):
     overrides = [f"model.hidden_units={h}", f"batch={strategy}", f"model.dtype={dtype}"]
     parts = estimate_bytes(_config(*overrides, "train.epochs=2"), 9, 409, 137, 137)
     arrays = sum(parts[key] for key in ("params", "training", "evaluation", "metrics"))
-    done = subprocess.run([sys.executable, "-c", ESTIMATE_PROBE, str(h), strategy, dtype],
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", ESTIMATE_PROBE, str(h), strategy, dtype],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     used = int(done.stdout.strip())
     assert 0.8 * arrays <= used <= arrays, (used, arrays)

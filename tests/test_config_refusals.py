@@ -10,7 +10,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
 from conftest import run_tool, sqlite_uri
 
 
@@ -45,8 +44,11 @@ def assert_refused(done, key: str, store: Path) -> None:
 )
 def test_a_bad_value_stops_the_run_before_it_starts(built_project, tmp_path, overrides, key, says):
     store = tmp_path / "mlflow.db"
-    done = run_tool(["dlnet-train", *overrides, f"tracking.uri={sqlite_uri(store)}",
-                     f"hydra.run.dir={tmp_path / 'run'}"], built_project, timeout=120)
+    done = run_tool(
+        ["dlnet-train", *overrides, f"tracking.uri={sqlite_uri(store)}", f"hydra.run.dir={tmp_path / 'run'}"],
+        built_project,
+        timeout=120,
+    )
     assert_refused(done, key, store)
     assert says in done.stderr
 
@@ -60,7 +62,17 @@ def test_a_bad_value_stops_the_run_before_it_starts(built_project, tmp_path, ove
 )
 def test_a_sweep_with_one_bad_job_starts_no_job(built_project, tmp_path, overrides, key):
     store, sweep_dir = tmp_path / "mlflow.db", tmp_path / "sweep"
-    done = run_tool(["dlnet-train", "-m", *overrides, "train.epochs=2", f"tracking.uri={sqlite_uri(store)}",
-                     f"hydra.sweep.dir={sweep_dir}"], built_project, timeout=120)
+    done = run_tool(
+        [
+            "dlnet-train",
+            "-m",
+            *overrides,
+            "train.epochs=2",
+            f"tracking.uri={sqlite_uri(store)}",
+            f"hydra.sweep.dir={sweep_dir}",
+        ],
+        built_project,
+        timeout=120,
+    )
     assert_refused(done, key, store)
     assert not (sweep_dir / "0").exists() and not (sweep_dir / "1").exists()

@@ -19,7 +19,17 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  # the virtualenv's bin: `python` in dvc.yaml must be this one
-TRACKED = ["conf", "data/raw", "src", "scripts/python", "dvc.yaml", "params.yaml", ".dvc/config", ".dvcignore", ".gitignore"]
+TRACKED = [
+    "conf",
+    "data/raw",
+    "src",
+    "scripts/python",
+    "dvc.yaml",
+    "params.yaml",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+]
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -137,7 +147,8 @@ def test_stages_run_the_projects_python_whatever_is_on_path(repo, tmp_path):
     (venv_bin / "python").write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')  # stands for the project's venv
     (venv_bin / "python").chmod(0o755)
     env = dict(env, PATH=os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if Path(p) != BIN))
-    done = subprocess.run([str(BIN / "dvc"), "repro", "prepare@original"], cwd=repo, env=env, capture_output=True,
-                          text=True, timeout=300)
+    done = subprocess.run(
+        [str(BIN / "dvc"), "repro", "prepare@original"], cwd=repo, env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert (repo / "data" / "prepared" / "original" / "train.csv").is_file()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import BIN, run_tool, sqlite_uri, tool_env
+from mlflow.tracking import MlflowClient
 from mlflow_ui import free_port
+
 from dlnet import exits
 from dlnet.tracking import ensure_experiment
 
@@ -40,8 +40,15 @@ def start(project, args: list[str], *, polled: bool = True) -> subprocess.Popen:
     uri = next(a.split("=", 1)[1] for a in args if a.startswith("tracking.uri="))
     if polled:
         ensure_experiment(uri, "dlnet")
-    return subprocess.Popen([TRAIN, *args], cwd=project, env=tool_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return subprocess.Popen(
+        [TRAIN, *args],
+        cwd=project,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def wait_for_training(process: subprocess.Popen, uri: str, runs: int = 1, timeout: float = 120) -> None:
@@ -100,9 +107,18 @@ def test_a_second_signal_during_the_clean_up_still_ends_the_run(built_project, t
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
 def test_stopping_a_joblib_sweeps_controller_alone_ends_every_run_and_worker(built_project, tmp_path, stop):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    process = start(built_project, ["-m", "optim.lr=0.1,0.2,0.3", *LONG, "hydra/launcher=joblib",
-                                    "hydra.launcher.n_jobs=2", f"tracking.uri={uri}",
-                                    f"hydra.sweep.dir={tmp_path / 'sweep'}"])
+    process = start(
+        built_project,
+        [
+            "-m",
+            "optim.lr=0.1,0.2,0.3",
+            *LONG,
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+    )
     wait_for_training(process, uri, runs=2)
     workers = psutil.Process(process.pid).children(recursive=True)
     assert workers
@@ -142,8 +158,11 @@ def test_the_next_run_against_the_store_ends_dead_runs(built_project, tmp_path):
     wait_for_training(process, uri)
     os.killpg(process.pid, signal.SIGKILL)
     finish(process)
-    done = run_tool([TRAIN, "train.epochs=3", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'next'}"],
-                    built_project, timeout=120)
+    done = run_tool(
+        [TRAIN, "train.epochs=3", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'next'}"],
+        built_project,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     statuses = sorted(r.info.status for r in runs_of(uri))
     assert statuses == ["FAILED", "FINISHED"]
@@ -151,8 +170,12 @@ def test_the_next_run_against_the_store_ends_dead_runs(built_project, tmp_path):
 
 def test_many_runs_at_once_on_a_brand_new_store(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    processes = [start(built_project, ["train.epochs=3", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / str(i)}"],
-                       polled=False) for i in range(4)]
+    processes = [
+        start(
+            built_project, ["train.epochs=3", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / str(i)}"], polled=False
+        )
+        for i in range(4)
+    ]
     results = [finish(process, timeout=180) for process in processes]
     assert [code for code, _ in results] == [0, 0, 0, 0], [err for _, err in results]
     assert [r.info.status for r in runs_of(uri)] == ["FINISHED"] * 4
@@ -160,8 +183,18 @@ def test_many_runs_at_once_on_a_brand_new_store(built_project, tmp_path):
 
 def test_a_diverged_single_run_exits_with_its_own_code(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    done = run_tool([TRAIN, "optim.lr=1000", "batch=stochastic", "train.epochs=50", f"tracking.uri={uri}",
-                     f"hydra.run.dir={tmp_path / 'run'}"], built_project, timeout=120)
+    done = run_tool(
+        [
+            TRAIN,
+            "optim.lr=1000",
+            "batch=stochastic",
+            "train.epochs=50",
+            f"tracking.uri={uri}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        built_project,
+        timeout=120,
+    )
     assert done.returncode == exits.DIVERGED, done.stderr
     (run,) = runs_of(uri)
     assert run.info.status == "FAILED" and run.data.tags["dlnet.status_reason"].startswith("diverged")
@@ -173,8 +206,23 @@ def start_server(backend: str, port: int, folder: Path) -> subprocess.Popen:
 
     with open(folder / "server.log", "a") as log:
         server = subprocess.Popen(
-            [str(BIN / "mlflow"), "server", "--backend-store-uri", backend, "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1"], cwd=folder, env=tool_env(), stdout=log, stderr=log, start_new_session=True,
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                backend,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=folder,
+            env=tool_env(),
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
         )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -202,9 +250,12 @@ def test_a_store_lost_mid_run_loses_nothing(built_project, tmp_path):
     try:
         env = tool_env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="5")
         process = subprocess.Popen(
-            [TRAIN, "batch=mini", f"train.epochs={epochs}", f"tracking.uri={uri}",
-             f"hydra.run.dir={tmp_path / 'run'}"],
-            cwd=built_project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [TRAIN, "batch=mini", f"train.epochs={epochs}", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'run'}"],
+            cwd=built_project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
             start_new_session=True,
         )
         wait_for_training(process, uri)
@@ -246,8 +297,16 @@ def read_only_folder(path: Path):
 def test_a_store_in_a_read_only_folder_fails_at_once(built_project, tmp_path):
     with read_only_folder(tmp_path / "ro") as folder:
         started = time.monotonic()
-        done = run_tool([TRAIN, "train.epochs=3", f"tracking.uri={sqlite_uri(folder / 'mlflow.db')}",
-                         f"hydra.run.dir={tmp_path / 'run'}"], built_project, timeout=120)
+        done = run_tool(
+            [
+                TRAIN,
+                "train.epochs=3",
+                f"tracking.uri={sqlite_uri(folder / 'mlflow.db')}",
+                f"hydra.run.dir={tmp_path / 'run'}",
+            ],
+            built_project,
+            timeout=120,
+        )
         assert time.monotonic() - started < 30
     assert done.returncode == exits.TRACKING_FAILED
     assert "is not writable" in done.stderr and "Traceback" not in done.stderr
@@ -258,8 +317,11 @@ def test_a_read_only_artifact_folder_loses_no_trained_weights(built_project, tmp
     uri = sqlite_uri(tmp_path / "mlflow.db")
     ensure_experiment(uri, "dlnet")  # its artifacts go to tmp_path/mlartifacts
     with read_only_folder(tmp_path / "mlartifacts"):
-        done = run_tool([TRAIN, "train.epochs=30", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'run'}"],
-                        built_project, timeout=120)
+        done = run_tool(
+            [TRAIN, "train.epochs=30", f"tracking.uri={uri}", f"hydra.run.dir={tmp_path / 'run'}"],
+            built_project,
+            timeout=120,
+        )
     assert done.returncode == exits.TRACKING_FAILED, done.stderr
     saved = tmp_path / "run" / "run"
     assert f"dlnet-runs sync {saved}" in done.stderr and "Traceback" not in done.stderr

@@ -7,8 +7,9 @@ import time
 import urllib.request
 
 from conftest import REPO, sqlite_uri, tool_env
-from dlnet.tracking import ensure_experiment
 from mlflow_ui import free_port, stop_group
+
+from dlnet.tracking import ensure_experiment
 
 
 def test_make_ui_serves_the_store_quietly_and_stops_cleanly_on_ctrl_c(tmp_path):

@@ -16,9 +16,7 @@ PROBA = np.array([0.9, 0.2, 0.4, 0.6, 0.7, 0.1])
 
 def test_metrics_by_hand():
     m = classification_metrics(Y, PROBA)
-    assert m == pytest.approx(
-        {"accuracy": 4 / 6, "precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "roc_auc": 7 / 9}
-    )
+    assert m == pytest.approx({"accuracy": 4 / 6, "precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "roc_auc": 7 / 9})
     assert all(type(v) is float for v in m.values())
 
 
@@ -76,8 +74,7 @@ def test_bad_input(y, p, kwargs, match):
 @pytest.mark.parametrize("seed", range(5))
 def test_same_values_as_scikit_learn(seed):
     """The NumPy definitions agree with scikit-learn's, ties and edge cases included."""
-    from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, precision_score, recall_score,
-                                 roc_auc_score)
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_score, recall_score, roc_auc_score
 
     rng = np.random.default_rng(seed)
     m = int(rng.integers(2, 300))

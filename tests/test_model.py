@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_tool, sqlite_uri
 from mlflow.tracking import MlflowClient
 
-from conftest import run_tool, sqlite_uri
+from dlnet.config import validate
 from dlnet.data.original import FEATURES
 from dlnet.job import data_dir, run_job
-from dlnet.config import validate
 from dlnet.model import InputError
 from dlnet.network import TwoLayerNet
 from dlnet.params import compose_defaults
@@ -107,8 +107,10 @@ def test_the_logged_model_is_linked_to_its_run_and_self_describing(trained, tmp_
 def test_the_model_carries_every_module_it_imports(tmp_path):
     from dlnet.tracking_model import shipped_sources
 
-    script = ("import sys, dlnet.tracking_model\n"
-              "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'dlnet'))")
+    script = (
+        "import sys, dlnet.tracking_model\n"
+        "print('\\n'.join(m.__file__ for n, m in sys.modules.items() if n.split('.')[0] == 'dlnet'))"
+    )
     done = run_tool([sys.executable, "-c", script], tmp_path, check=True)
     imported = {path.split("/dlnet/", 1)[1] for path in done.stdout.split()}
     assert imported <= set(shipped_sources())
@@ -132,18 +134,28 @@ def test_a_model_written_from_the_template_is_the_model_save_model_writes(built_
 
     def model(hidden: int, run_id: str) -> RawModel:
         net = TwoLayerNet(X.shape[0], hidden, rng=hidden)
-        return RawModel(dataset="original", features=list(scaler.features), valid_range=dataset_range("original"),
-                        scaler=scaler, params=net.params, threshold=0.5, dtype="float64", run_id=run_id)
+        return RawModel(
+            dataset="original",
+            features=list(scaler.features),
+            valid_range=dataset_range("original"),
+            scaler=scaler,
+            params=net.params,
+            threshold=0.5,
+            dtype="float64",
+            run_id=run_id,
+        )
 
     first = model(4, "run-a")
     example = raw_rows(first, X[:, :3])
     tracking_model.write_model(tmp_path / "first", first, example, mlflow_model=Model(run_id="run-a"))
     for hidden in (15, 64):  # other networks than the template's, larger and smaller files
         second, described = model(hidden, f"run-{hidden}"), dict(artifact_path="a/b", model_id="m-1", model_uuid="m-1")
-        written = tracking_model.write_model(tmp_path / f"w{hidden}", second, example,
-                                             mlflow_model=Model(run_id=f"run-{hidden}", **described))
-        saved = tracking_model.save_model(tmp_path / f"s{hidden}", second, example,
-                                          mlflow_model=Model(run_id=f"run-{hidden}", **described))
+        written = tracking_model.write_model(
+            tmp_path / f"w{hidden}", second, example, mlflow_model=Model(run_id=f"run-{hidden}", **described)
+        )
+        saved = tracking_model.save_model(
+            tmp_path / f"s{hidden}", second, example, mlflow_model=Model(run_id=f"run-{hidden}", **described)
+        )
         files = sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file())
         assert files == sorted(str(p.relative_to(written)) for p in written.rglob("*") if p.is_file())
         for name in files:
@@ -166,17 +178,26 @@ def loaded(trained):
 GOOD = {name: 3 for name in FEATURES}
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"bare_nuclei": "?"}, "row 1, column 'bare_nuclei': '?' (a missing value) is not a number; expected an integer from 1 to 10"),
-    ({"mitoses": "abc"}, "row 1, column 'mitoses': 'abc' is not a number"),
-    ({"clump_thickness": math.nan}, "row 1, column 'clump_thickness': NaN (a missing value)"),
-    ({"clump_thickness": None}, "row 1, column 'clump_thickness'"),
-    ({"marginal_adhesion": 11}, "row 1, column 'marginal_adhesion': 11 is outside the valid range; expected an integer from 1 to 10"),
-    ({"marginal_adhesion": 0}, "row 1, column 'marginal_adhesion': 0 is outside the valid range"),
-    ({"normal_nucleoli": 2.5}, "row 1, column 'normal_nucleoli': 2.5 is not a whole number"),
-    ({"normal_nucleoli": math.inf}, "row 1, column 'normal_nucleoli': inf is outside the valid range"),
-    ({"normal_nucleoli": True}, "row 1, column 'normal_nucleoli': True is not a number"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            {"bare_nuclei": "?"},
+            "row 1, column 'bare_nuclei': '?' (a missing value) is not a number; expected an integer from 1 to 10",
+        ),
+        ({"mitoses": "abc"}, "row 1, column 'mitoses': 'abc' is not a number"),
+        ({"clump_thickness": math.nan}, "row 1, column 'clump_thickness': NaN (a missing value)"),
+        ({"clump_thickness": None}, "row 1, column 'clump_thickness'"),
+        (
+            {"marginal_adhesion": 11},
+            "row 1, column 'marginal_adhesion': 11 is outside the valid range; expected an integer from 1 to 10",
+        ),
+        ({"marginal_adhesion": 0}, "row 1, column 'marginal_adhesion': 0 is outside the valid range"),
+        ({"normal_nucleoli": 2.5}, "row 1, column 'normal_nucleoli': 2.5 is not a whole number"),
+        ({"normal_nucleoli": math.inf}, "row 1, column 'normal_nucleoli': inf is outside the valid range"),
+        ({"normal_nucleoli": True}, "row 1, column 'normal_nucleoli': True is not a number"),
+    ],
+)
 def test_bad_values_are_refused_naming_row_and_column(loaded, change, message):
     rows = pd.DataFrame([GOOD, {**GOOD, **change}, GOOD])
     with pytest.raises(InputError) as raised:

@@ -112,9 +112,14 @@ def test_overlay_with_failed_run_nan_and_empty_curve(tmp_path):
 def test_overlay_thirty_runs_puts_legend_outside(tmp_path):
     rng = np.random.default_rng(0)
     curves = [
-        _curve(f"lr={lr} h={h} {b}", list(np.exp(-np.linspace(0, 3, 40) * lr * 10) + rng.random() * 0.1),
-               status="FAILED" if lr == 0.3 and b == "stochastic" else "FINISHED")
-        for lr in (0.01, 0.07, 0.3) for h in (5, 15) for b in ("full", "mini", "stochastic", "x", "y")
+        _curve(
+            f"lr={lr} h={h} {b}",
+            list(np.exp(-np.linspace(0, 3, 40) * lr * 10) + rng.random() * 0.1),
+            status="FAILED" if lr == 0.3 and b == "stochastic" else "FINISHED",
+        )
+        for lr in (0.01, 0.07, 0.3)
+        for h in (5, 15)
+        for b in ("full", "mini", "stochastic", "x", "y")
     ]
     assert len(curves) == 30
     out = plots.sweep_val_loss_overlay(curves, tmp_path / "overlay.png", log_scale=False)
@@ -144,7 +149,9 @@ def test_heatmaps_three_strategies_missing_cell_and_nan(tmp_path):
             (lr, h, b) for b in ("stochastic", "full", "mini") for lr in (0.01, 0.07, 0.3) for h in (5, 15, 30)
         )
     ]
-    rows = [r for r in rows if not (r["batch.name"] == "mini" and r["optim.lr"] == 0.3 and r["model.hidden_units"] == 5)]
+    rows = [
+        r for r in rows if not (r["batch.name"] == "mini" and r["optim.lr"] == 0.3 and r["model.hidden_units"] == 5)
+    ]
     rows.append(_row(1.0, 15, "stochastic", float("nan")))  # a diverged run
     rows.append({"optim.lr": 1.0, "model.hidden_units": 30, "batch.name": "stochastic"})  # metric missing
     out = plots.sweep_accuracy_heatmaps(rows, tmp_path / "heat.png")
@@ -180,9 +187,17 @@ def test_batch_order():
 
 def _result(run, val, test=0.9, seconds=1.23456, status="FINISHED", **extra):
     return {
-        "run": run, "optim.lr": 0.07, "model.hidden_units": 15, "batch.name": "mini", "batch.size": 32,
-        "epochs": 100, "val/accuracy": val, "test/accuracy": test, "time/train_seconds": seconds,
-        "status": status, **extra,
+        "run": run,
+        "optim.lr": 0.07,
+        "model.hidden_units": 15,
+        "batch.name": "mini",
+        "batch.size": 32,
+        "epochs": 100,
+        "val/accuracy": val,
+        "test/accuracy": test,
+        "time/train_seconds": seconds,
+        "status": status,
+        **extra,
     }
 
 
@@ -254,7 +269,8 @@ def test_plots_never_load_pyplot(tmp_path):
         f"d = Path({str(tmp_path)!r})\n"
         "plots.loss_curve([1, 2], [0.5, 0.4], [0.6, 0.5], d / 'a.png', log_scale=True)\n"
         "plots.confusion_matrix_plot([[1, 2], [3, 4]], d / 'b.png')\n"
-        "plots.sweep_val_loss_overlay([{'name': 'r', 'epochs': [1], 'val_loss': [0.3], 'status': 'FAILED'}], d / 'c.png')\n"
+        "plots.sweep_val_loss_overlay(\n"
+        "    [{'name': 'r', 'epochs': [1], 'val_loss': [0.3], 'status': 'FAILED'}], d / 'c.png')\n"
         "print('matplotlib.pyplot' in sys.modules)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)

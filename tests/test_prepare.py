@@ -226,9 +226,12 @@ def test_wdbc(tmp_path):
     assert "worst_fractal_dimension" in table.columns
     np.testing.assert_array_equal(table["label"].to_numpy(), 1 - bunch.target)
     np.testing.assert_array_equal(table["mean_radius"].to_numpy(), bunch.data[:, 0])
-    assert meta["class_counts"]["train"]["malignant"] + meta["class_counts"]["val"]["malignant"] + meta[
-        "class_counts"
-    ]["test"]["malignant"] == 212
+    assert (
+        meta["class_counts"]["train"]["malignant"]
+        + meta["class_counts"]["val"]["malignant"]
+        + meta["class_counts"]["test"]["malignant"]
+        == 212
+    )
     assert len(meta["raw_sha256"]) == 64
 
 
@@ -244,7 +247,10 @@ def replace_line(number: int, text: str) -> str:
 BAD_RAW = {
     "empty file": ("", ["is empty"]),
     "blank file": ("\n\n", ["is empty"]),
-    "wrong column count": (replace_line(3, "1015425,3,1,1,1,2,2,3,1,2"), ["line 3", "10 comma-separated values", "expected 11"]),
+    "wrong column count": (
+        replace_line(3, "1015425,3,1,1,1,2,2,3,1,2"),
+        ["line 3", "10 comma-separated values", "expected 11"],
+    ),
     "too many columns": (replace_line(5, "1017023,4,1,1,3,2,1,3,1,1,2,7"), ["line 5", "12 comma-separated values"]),
     "non-numeric feature": (
         replace_line(4, "1016277,6,8,abc,1,3,4,3,7,1,2"),
@@ -313,7 +319,10 @@ BAD_PARAMS = {
     "test fraction one": ({"test_fraction": 1.0}, ["data.test_fraction", "between 0 and 1"]),
     "negative fraction": ({"val_fraction": -0.2}, ["data.val_fraction"]),
     "fraction not a number": ({"test_fraction": "0.2"}, ["data.test_fraction"]),
-    "fractions sum to one": ({"val_fraction": 0.5, "test_fraction": 0.5}, ["data.val_fraction + data.test_fraction", "below 1"]),
+    "fractions sum to one": (
+        {"val_fraction": 0.5, "test_fraction": 0.5},
+        ["data.val_fraction + data.test_fraction", "below 1"],
+    ),
     "negative seed": ({"split_seed": -1}, ["data.split_seed"]),
     "seed not an integer": ({"split_seed": 1.5}, ["data.split_seed"]),
     "no raw path": ({"raw": None}, ["data.raw"]),

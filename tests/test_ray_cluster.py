@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import BIN, REPO, tool_env
-from dlnet.server import TrackingServer
+from mlflow.tracking import MlflowClient
 from ray_helpers import RayNode, make_token, ray_env
 from server_helpers import server_folder
+
+from dlnet.server import TrackingServer
 
 pytestmark = pytest.mark.e2e
 GRID = ["optim.lr=0.05,0.2", "model.hidden_units=3,8", "batch=full,mini,stochastic"]
@@ -39,14 +39,35 @@ def wheel_environment(folder: Path) -> Path:
         subprocess.run(command, env=env, check=True, capture_output=True, timeout=300)
     requirements = subprocess.run(
         [str(UV), "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "--no-header"],
-        cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=120).stdout
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     (folder / "requirements.txt").write_text(requirements)
     (wheel,) = dist.glob("dlnet-*.whl")
     # Compiled once here, as pip does: a node whose agents compile Ray's modules at their first
     # import misses the raylet's 15 s wait for them on a busy machine.
-    subprocess.run([str(UV), "pip", "install", "--quiet", "--compile-bytecode", "--python", str(folder / "venv" / "bin" / "python"),
-                    "-r", str(folder / "requirements.txt"), str(wheel)], env=env, check=True, capture_output=True,
-                   timeout=600)
+    subprocess.run(
+        [
+            str(UV),
+            "pip",
+            "install",
+            "--quiet",
+            "--compile-bytecode",
+            "--python",
+            str(folder / "venv" / "bin" / "python"),
+            "-r",
+            str(folder / "requirements.txt"),
+            str(wheel),
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return folder / "venv" / "bin"
 
 
@@ -77,12 +98,27 @@ def cluster(built_project, tmp_path_factory):
         shutil.rmtree(store, ignore_errors=True)
 
 
-def run_sweep(project: Path, cluster, tmp_path: Path, *, epochs: int = EPOCHS, during=None) -> tuple[subprocess.CompletedProcess, float]:
+def run_sweep(
+    project: Path, cluster, tmp_path: Path, *, epochs: int = EPOCHS, during=None
+) -> tuple[subprocess.CompletedProcess, float]:
     head, _, server, token, _ = cluster
-    command = [str(BIN / "dlnet-train"), "-m", *GRID, f"train.epochs={epochs}", "hydra/launcher=ray",
-               f"hydra.launcher.ray.init.address={head.head_address}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    process = subprocess.Popen(command, cwd=project, env=ray_env(token, MLFLOW_TRACKING_URI=server.url),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [
+        str(BIN / "dlnet-train"),
+        "-m",
+        *GRID,
+        f"train.epochs={epochs}",
+        "hydra/launcher=ray",
+        f"hydra.launcher.ray.init.address={head.head_address}",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=project,
+        env=ray_env(token, MLFLOW_TRACKING_URI=server.url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     started = time.monotonic()
     watcher = threading.Thread(target=during, daemon=True) if during else None
     if watcher:
@@ -111,7 +147,9 @@ def check_full(client, children, count: int = 12, epochs: int = EPOCHS) -> None:
     assert len({c.info.run_name for c in finished}) == count
     for child in finished:
         for key in ("train/loss", "val/loss"):
-            assert sorted(m.step for m in client.get_metric_history(child.info.run_id, key)) == list(range(1, epochs + 1))
+            assert sorted(m.step for m in client.get_metric_history(child.info.run_id, key)) == list(
+                range(1, epochs + 1)
+            )
         assert "val/accuracy" in child.data.metrics
 
 
@@ -138,9 +176,17 @@ def test_grid_sweep_on_two_nodes_survives_a_tracking_server_restart(cluster, bui
 
     def restart_once_runs_are_logging():
         client = MlflowClient(server.url)
-        wait_for(lambda: len(client.search_runs(
-            [client.get_experiment_by_name("dlnet").experiment_id],
-            filter_string=f"attributes.start_time > {int(before)} and attributes.status = 'FINISHED'")) >= 3)
+        wait_for(
+            lambda: (
+                len(
+                    client.search_runs(
+                        [client.get_experiment_by_name("dlnet").experiment_id],
+                        filter_string=f"attributes.start_time > {int(before)} and attributes.status = 'FINISHED'",
+                    )
+                )
+                >= 3
+            )
+        )
         restarted_at.append(time.time() * 1000)
         server.restart_tracking()
 
@@ -157,7 +203,10 @@ def test_grid_sweep_on_two_nodes_survives_a_tracking_server_restart(cluster, bui
     assert any(on_second_node(c, node_folder) for c in children), "no job ran on the second node"
     assert {c.data.tags["dlnet.data.digest"] for c in children} == {children[0].data.tags["dlnet.data.digest"]}
     shipped = {a.path for a in client.list_artifacts(parent.info.run_id, "project/data/scaled/original-standard")}
-    assert {"project/data/scaled/original-standard/train.csv", "project/data/scaled/original-standard/meta.json"} <= shipped
+    assert {
+        "project/data/scaled/original-standard/train.csv",
+        "project/data/scaled/original-standard/meta.json",
+    } <= shipped
     assert {"sweep_results.csv", "sweep_val_loss.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
@@ -168,9 +217,16 @@ def test_second_node_killed_mid_sweep(cluster, built_project, tmp_path):
     def kill_while_it_runs_a_job():
         client = MlflowClient(server.url)
         experiment_id = client.get_experiment_by_name("dlnet").experiment_id
-        wait_for(lambda: any(on_second_node(r, node_folder) for r in client.search_runs(
-            [experiment_id], filter_string=f"attributes.start_time > {int(before)} and attributes.status = 'RUNNING'")),
-            step=0.1)
+        wait_for(
+            lambda: any(
+                on_second_node(r, node_folder)
+                for r in client.search_runs(
+                    [experiment_id],
+                    filter_string=f"attributes.start_time > {int(before)} and attributes.status = 'RUNNING'",
+                )
+            ),
+            step=0.1,
+        )
         second.kill()
 
     done, _ = run_sweep(built_project, cluster, tmp_path, epochs=100, during=kill_while_it_runs_a_job)

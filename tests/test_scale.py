@@ -153,8 +153,10 @@ def test_meta(project, tmp_path):
     assert meta["features"] == FEATURES
     # every file it wrote, by its SHA-256: what a run checks its data against
     folder = scaled_folder(root)
-    assert meta["sha256"] == {name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
-                              for name in ("train.csv", "val.csv", "test.csv", "scaler.json")}
+    assert meta["sha256"] == {
+        name: hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        for name in ("train.csv", "val.csv", "test.csv", "scaler.json")
+    }
 
 
 def test_load_scaled(project, tmp_path):

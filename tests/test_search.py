@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import BIN, REPO, run_tool, sqlite_uri
 from test_sweeps import runs_of
 
 TRAIN = str(BIN / "dlnet-train")
 # The search space on the command line, in place of conf/hydra/sweeper/optuna.yaml's.
-SPACE = ["~hydra.sweeper.params", "optim.lr=tag(log,interval(0.01,1.0))",
-         "model.hidden_units=tag(log,int(interval(2,32)))", "batch=choice(full,mini)"]
+SPACE = [
+    "~hydra.sweeper.params",
+    "optim.lr=tag(log,interval(0.01,1.0))",
+    "model.hidden_units=tag(log,int(interval(2,32)))",
+    "batch=choice(full,mini)",
+]
 
 
 def study(project, folder, *args, trials: int, epochs: int = 8):
@@ -18,9 +21,19 @@ def study(project, folder, *args, trials: int, epochs: int = 8):
     folder.mkdir(parents=True, exist_ok=True)
     uri, storage = sqlite_uri(folder / "mlflow.db"), sqlite_uri(folder / "optuna.db")
     done = run_tool(
-        [TRAIN, "-m", "hydra/sweeper=optuna", f"hydra.sweeper.n_trials={trials}", f"hydra.sweeper.storage={storage}",
-         f"train.epochs={epochs}", f"tracking.uri={uri}", f"hydra.sweep.dir={folder / 'sweep'}", *args],
-        project, timeout=580,
+        [
+            TRAIN,
+            "-m",
+            "hydra/sweeper=optuna",
+            f"hydra.sweeper.n_trials={trials}",
+            f"hydra.sweeper.storage={storage}",
+            f"train.epochs={epochs}",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={folder / 'sweep'}",
+            *args,
+        ],
+        project,
+        timeout=580,
     )
     return uri, storage, done
 
@@ -64,8 +77,13 @@ def test_seeded_study_repeats_itself_and_resumes(built_project, tmp_path):
             last = max(client.get_metric_history(child.info.run_id, "val/loss"), key=lambda m: m.step)
             assert last.value == pytest.approx(trial.value)
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"study_history.png", "study_importances.png", "study_slices.png", "sweep_val_loss.png",
-            "sweep_results.md"} <= artifacts
+    assert {
+        "study_history.png",
+        "study_importances.png",
+        "study_slices.png",
+        "sweep_val_loss.png",
+        "sweep_results.md",
+    } <= artifacts
     assert "Study dlnet-original" in done.stdout and "12 trials in all" in done.stdout
 
     # The same command again adds trials to the same study, under a second parent run.
@@ -78,9 +96,14 @@ def test_seeded_study_repeats_itself_and_resumes(built_project, tmp_path):
 
 # A wide learning-rate range: the smallest rates barely move the loss in 30 epochs.
 PRUNING = [
-    "~hydra.sweeper.params", "optim.lr=tag(log,interval(0.0001,1.0))", "model.hidden_units=8", "batch=full",
-    "hydra.sweeper.sampler.seed=1", "hydra.sweeper.report_every=1",
-    "hydra.sweeper.pruner.n_startup_trials=2", "hydra.sweeper.pruner.n_warmup_steps=3",
+    "~hydra.sweeper.params",
+    "optim.lr=tag(log,interval(0.0001,1.0))",
+    "model.hidden_units=8",
+    "batch=full",
+    "hydra.sweeper.sampler.seed=1",
+    "hydra.sweeper.report_every=1",
+    "hydra.sweeper.pruner.n_startup_trials=2",
+    "hydra.sweeper.pruner.n_warmup_steps=3",
 ]
 
 
@@ -123,8 +146,9 @@ def test_hopeless_trials_are_pruned(built_project, tmp_path):
 
 
 def test_joblib_launcher_on_a_fresh_store_loses_nothing(built_project, tmp_path):
-    uri, storage, done = study(built_project, tmp_path, *PRUNING, "hydra/launcher=joblib",
-                               "hydra.launcher.n_jobs=2", trials=8, epochs=30)
+    uri, storage, done = study(
+        built_project, tmp_path, *PRUNING, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", trials=8, epochs=30
+    )
     check_pruned_study(uri, storage, done, 8, 30)
     # batches of the launcher's parallelism: Hydra logs each one
     assert (done.stdout + done.stderr).count("is launching 2 jobs") == 4
@@ -149,8 +173,10 @@ def test_bad_search_space_starts_nothing(built_project, tmp_path, override, expe
 
 def test_make_search_runs_the_preset(built_project, tmp_path):
     uri, storage = sqlite_uri(tmp_path / "mlflow.db"), sqlite_uri(tmp_path / "optuna.db")
-    args = (f"ARGS=hydra.sweeper.n_trials=2 train.epochs=3 tracking.uri={uri} hydra.sweeper.storage={storage} "
-            f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    args = (
+        f"ARGS=hydra.sweeper.n_trials=2 train.epochs=3 tracking.uri={uri} hydra.sweeper.storage={storage} "
+        f"hydra.sweep.dir={tmp_path / 'sweep'}"
+    )
     done = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "search", args], built_project, timeout=400)
     assert done.returncode == 0, done.stderr
     parents, children = split(runs_of(uri)[1])

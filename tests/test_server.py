@@ -6,9 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from mlflow.tracking import MlflowClient
-
 from conftest import BIN, run_tool
+from mlflow.tracking import MlflowClient
 from server_helpers import ServerProcess, server_folder
 
 pytestmark = pytest.mark.e2e
@@ -18,8 +17,7 @@ def test_make_server_keeps_runs_across_a_restart(built_project, tmp_path):
     folder = server_folder()
     try:
         with ServerProcess(folder, via_make=True) as server:
-            done = run_tool([str(BIN / "dlnet-train"), "train.epochs=3"], built_project,
-                            MLFLOW_TRACKING_URI=server.url)
+            done = run_tool([str(BIN / "dlnet-train"), "train.epochs=3"], built_project, MLFLOW_TRACKING_URI=server.url)
             assert done.returncode == 0, done.stderr
             client = MlflowClient(server.url)
             experiment = client.get_experiment_by_name("dlnet")

@@ -8,10 +8,10 @@ import subprocess
 import time
 
 import pytest
+from conftest import BIN, REPO, build_variants, copy_project, run_tool, sqlite_uri, tool_env
 from mlflow.tracking import MlflowClient
 
 from dlnet.tracking import ensure_experiment
-from conftest import BIN, REPO, build_variants, copy_project, run_tool, sqlite_uri, tool_env
 
 TRAIN = str(BIN / "dlnet-train")
 GRID = ["optim.lr=0.05,0.2", "model.hidden_units=3,8", "batch=full,mini,stochastic"]
@@ -29,9 +29,17 @@ def runs_of(uri: str) -> tuple[MlflowClient, list]:
 def sweep(project, tmp_path, overrides, *extra):
     uri = sqlite_uri(tmp_path / "mlflow.db")
     done = run_tool(
-        [TRAIN, "-m", *overrides, f"train.epochs={EPOCHS}", f"tracking.uri={uri}",
-         f"hydra.sweep.dir={tmp_path / 'sweep'}", *extra],
-        project, timeout=400,
+        [
+            TRAIN,
+            "-m",
+            *overrides,
+            f"train.epochs={EPOCHS}",
+            f"tracking.uri={uri}",
+            f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            *extra,
+        ],
+        project,
+        timeout=400,
     )
     return uri, done
 
@@ -56,8 +64,15 @@ def check_sweep(uri: str, done, expected_children: int) -> None:
         for key in ("train/loss", "val/loss"):
             history = client.get_metric_history(child.info.run_id, key)
             assert [m.step for m in sorted(history, key=lambda m: m.step)] == list(range(1, EPOCHS + 1))
-        for key in ("train/accuracy", "val/accuracy", "test/accuracy", "val/f1", "test/roc_auc",
-                    "time/train_seconds", "epochs_run"):
+        for key in (
+            "train/accuracy",
+            "val/accuracy",
+            "test/accuracy",
+            "val/f1",
+            "test/roc_auc",
+            "time/train_seconds",
+            "epochs_run",
+        ):
             assert key in metrics, key
         assert 0.0 <= metrics["val/accuracy"] <= 1.0
         assert child.data.tags["dlnet.scale"] == "standard" and "git.commit" in child.data.tags
@@ -104,14 +119,25 @@ def test_two_sweeps_in_the_same_second_get_their_own_folders(built_project, tmp_
     second = subprocess.Popen(command, cwd=built_project, env=tool_env(), stdout=subprocess.PIPE, text=True)
     outputs = [p.communicate(timeout=300)[0] for p in (first, second)]
     assert [p.returncode for p in (first, second)] == [0, 0]
-    folders = [line.rsplit("outputs in ", 1)[1] for out in outputs for line in out.splitlines() if "outputs in " in line]
+    folders = [
+        line.rsplit("outputs in ", 1)[1] for out in outputs for line in out.splitlines() if "outputs in " in line
+    ]
     assert len(folders) == 2 and folders[0] != folders[1]
 
 
 def test_single_run_is_a_top_level_run(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    done = run_tool([TRAIN, "optim.lr=0.3", "batch=mini", "train.epochs=3", f"tracking.uri={uri}",
-                     f"hydra.run.dir={tmp_path / 'run'}"], built_project)
+    done = run_tool(
+        [
+            TRAIN,
+            "optim.lr=0.3",
+            "batch=mini",
+            "train.epochs=3",
+            f"tracking.uri={uri}",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        built_project,
+    )
     assert done.returncode == 0, done.stderr
     client, runs = runs_of(uri)
     assert len(runs) == 1 and "mlflow.parentRunId" not in runs[0].data.tags
@@ -157,8 +183,19 @@ def test_bad_value_in_a_sweep_starts_no_job(built_project, tmp_path):
 def test_one_sweep_spans_data_sets_and_scalings(tmp_path):
     project = build_variants(copy_project(tmp_path / "project"), ("original", "wdbc"), ("standard", "minmax"))
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    done = run_tool([TRAIN, "-m", "data=original,wdbc", "scale=standard,minmax", "optim.lr=0.01,0.3",
-                     "train.epochs=20", f"tracking.uri={uri}"], project, timeout=600)
+    done = run_tool(
+        [
+            TRAIN,
+            "-m",
+            "data=original,wdbc",
+            "scale=standard,minmax",
+            "optim.lr=0.01,0.3",
+            "train.epochs=20",
+            f"tracking.uri={uri}",
+        ],
+        project,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     client, runs = runs_of(uri)
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
@@ -205,8 +242,14 @@ def test_data_never_built_says_run_dvc_repro(tmp_path):
 def interrupt_once_training(project, uri: str, args: list[str]) -> int:
     """Start `dlnet-train args`, press Ctrl-C once a run has logged losses; return the exit code."""
     ensure_experiment(uri, "dlnet")  # the store exists before two processes open it
-    process = subprocess.Popen([TRAIN, *args, f"tracking.uri={uri}"], cwd=project, env=tool_env(),
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [TRAIN, *args, f"tracking.uri={uri}"],
+        cwd=project,
+        env=tool_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while not any("train/loss" in r.data.metrics for r in runs_of(uri)[1]):
@@ -232,7 +275,13 @@ def test_interrupted_run_ends_killed(built_project, tmp_path):
 
 def test_interrupted_sweep_ends_its_runs_killed(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
-    args = ["-m", "optim.lr=0.1,0.2", "batch=stochastic", "train.epochs=100000", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    args = [
+        "-m",
+        "optim.lr=0.1,0.2",
+        "batch=stochastic",
+        "train.epochs=100000",
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    ]
     assert interrupt_once_training(built_project, uri, args) == 130
     runs = runs_of(uri)[1]
     assert {r.info.status for r in runs} == {"KILLED"}  # the parent and the one child that had started
@@ -243,8 +292,9 @@ def test_make_sweep_runs_the_27_run_grid(built_project, tmp_path):
     uri = sqlite_uri(tmp_path / "mlflow.db")
     # `make sweep`, without rebuilding the environment this test already runs in (-o setup)
     overrides = f"ARGS=train.epochs=2 tracking.uri={uri} hydra.sweep.dir={tmp_path / 'sweep'}"
-    done = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "sweep", overrides],
-                    built_project, timeout=400)
+    done = run_tool(
+        ["make", "-f", str(REPO / "Makefile"), "-o", "setup", "sweep", overrides], built_project, timeout=400
+    )
     assert done.returncode == 0, done.stderr
     runs = runs_of(uri)[1]
     (parent,) = [r for r in runs if r.data.tags.get("dlnet.sweep") == "parent"]
@@ -258,8 +308,10 @@ def test_progress_bar_at_a_terminal(built_project, tmp_path):
     """At a terminal (a pseudo-terminal from `script`), a run draws a progress bar with the loss."""
     uri = sqlite_uri(tmp_path / "mlflow.db")
     # The NumPy engine: compiled, 60 stochastic epochs end before the bar's first refresh.
-    command = (f"stty cols 120 rows 40; {TRAIN} batch=stochastic train.engine=numpy train.epochs=60 "
-               f"tracking.uri={uri} hydra.run.dir={tmp_path / 'run'}")
+    command = (
+        f"stty cols 120 rows 40; {TRAIN} batch=stochastic train.engine=numpy train.epochs=60 "
+        f"tracking.uri={uri} hydra.run.dir={tmp_path / 'run'}"
+    )
     done = run_tool(["script", "-qec", command, str(tmp_path / "typescript")], built_project, timeout=300)
     assert done.returncode == 0, done.stdout
     screen = (tmp_path / "typescript").read_text(errors="replace")

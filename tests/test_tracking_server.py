@@ -7,9 +7,17 @@ from mlflow_ui import MlflowServer
 def test_a_sweep_reaches_a_tracking_server(built_project, tmp_path):
     with MlflowServer(sqlite_uri(tmp_path / "server.db"), cwd=tmp_path, log_path=tmp_path / "server.log") as server:
         done = run_tool(
-            [str(BIN / "dlnet-train"), "-m", "tracking=server", "optim.lr=0.1,0.3", "train.epochs=3",
-             f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-            built_project, timeout=300, MLFLOW_TRACKING_URI=server.url,
+            [
+                str(BIN / "dlnet-train"),
+                "-m",
+                "tracking=server",
+                "optim.lr=0.1,0.3",
+                "train.epochs=3",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            ],
+            built_project,
+            timeout=300,
+            MLFLOW_TRACKING_URI=server.url,
         )
         assert done.returncode == 0, done.stderr
         experiment = server.api("experiments/get-by-name", experiment_name="dlnet")["experiment"]

@@ -9,9 +9,9 @@ import socket
 import time
 
 import pytest
+from conftest import BIN, run_tool, sqlite_uri
 from mlflow.tracking import MlflowClient
 
-from conftest import BIN, run_tool, sqlite_uri
 from dlnet import exits
 from dlnet.mlflow_server import MlflowServer, free_port
 from dlnet.tracking import local_store_uri, store_uri
@@ -29,22 +29,40 @@ def test_store_uri_convention(tmp_path, monkeypatch):
 
 
 def test_redact_and_portable_params():
-    assert redact("postgresql+psycopg://dlnet:pa55@127.0.0.1:5433/mlflow") == "postgresql+psycopg://dlnet:***@127.0.0.1:5433/mlflow"
+    assert (
+        redact("postgresql+psycopg://dlnet:pa55@127.0.0.1:5433/mlflow")
+        == "postgresql+psycopg://dlnet:***@127.0.0.1:5433/mlflow"
+    )
     assert redact("see http://u:p@h:1/x and https://h/y") == "see http://u:***@h:1/x and https://h/y"
     assert redact("sqlite:////srv/p/mlflow.db") == "sqlite:////srv/p/mlflow.db"
     params, tags = portable_params(
-        {"tracking.uri": "sqlite:////srv/p/mlflow.db", "data.raw": "/elsewhere/raw.data", "optim.lr": 0.1,
-         "x": "http://u:secret@h"}, "/srv/p")
-    assert params == {"tracking.uri": "sqlite:///mlflow.db", "data.raw": "raw.data", "optim.lr": 0.1, "x": "http://u:***@h"}
-    assert tags == {"dlnet.local.tracking.uri": "sqlite:////srv/p/mlflow.db", "dlnet.local.data.raw": "/elsewhere/raw.data"}
+        {
+            "tracking.uri": "sqlite:////srv/p/mlflow.db",
+            "data.raw": "/elsewhere/raw.data",
+            "optim.lr": 0.1,
+            "x": "http://u:secret@h",
+        },
+        "/srv/p",
+    )
+    assert params == {
+        "tracking.uri": "sqlite:///mlflow.db",
+        "data.raw": "raw.data",
+        "optim.lr": 0.1,
+        "x": "http://u:***@h",
+    }
+    assert tags == {
+        "dlnet.local.tracking.uri": "sqlite:////srv/p/mlflow.db",
+        "dlnet.local.data.raw": "/elsewhere/raw.data",
+    }
 
 
 def test_mlflow_tracking_uri_is_honoured_and_tracking_uri_wins(built_project, tmp_path):
     env_store, config_store = sqlite_uri(tmp_path / "env.db"), sqlite_uri(tmp_path / "config.db")
     done = run_tool([TRAIN, "train.epochs=2"], built_project, MLFLOW_TRACKING_URI=env_store)
     assert done.returncode == 0, done.stderr
-    done = run_tool([TRAIN, "train.epochs=2", f"tracking.uri={config_store}"], built_project,
-                    MLFLOW_TRACKING_URI=env_store)
+    done = run_tool(
+        [TRAIN, "train.epochs=2", f"tracking.uri={config_store}"], built_project, MLFLOW_TRACKING_URI=env_store
+    )
     assert done.returncode == 0, done.stderr
     for uri in (env_store, config_store):
         client = MlflowClient(uri)
@@ -60,9 +78,16 @@ def test_credentials_and_machine_paths_never_logged(built_project, tmp_path):
     with MlflowServer(sqlite_uri(tmp_path / "server.db"), cwd=tmp_path, log_path=tmp_path / "server.log") as server:
         uri = server.url.replace("http://", f"http://alice:{secret}@")
         done = run_tool(
-            [TRAIN, "-m", "tracking=server", "optim.lr=0.1,0.3", "train.epochs=2",
-             f"hydra.sweep.dir={tmp_path / 'sweep'}"],
-            built_project, MLFLOW_TRACKING_URI=uri,
+            [
+                TRAIN,
+                "-m",
+                "tracking=server",
+                "optim.lr=0.1,0.3",
+                "train.epochs=2",
+                f"hydra.sweep.dir={tmp_path / 'sweep'}",
+            ],
+            built_project,
+            MLFLOW_TRACKING_URI=uri,
         )
         assert done.returncode == 0, done.stderr
         assert secret not in done.stdout + done.stderr
@@ -78,8 +103,7 @@ def test_credentials_and_machine_paths_never_logged(built_project, tmp_path):
                 assert not value.startswith("/") and str(tmp_path) not in value and str(built_project) not in value
             for artifact in client.list_artifacts(run.info.run_id):
                 if artifact.path.endswith((".yaml", ".csv", ".md", ".json")):
-                    text = (MlflowClient(server.url).download_artifacts(run.info.run_id, artifact.path,
-                                                                         str(tmp_path)))
+                    text = MlflowClient(server.url).download_artifacts(run.info.run_id, artifact.path, str(tmp_path))
                     assert secret not in open(text).read(), artifact.path
         child = next(r for r in runs if r.data.tags.get("dlnet.sweep") != "parent")
         assert child.data.params["tracking.uri"] == uri.replace(secret, "***")

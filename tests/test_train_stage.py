@@ -9,17 +9,17 @@ import time
 from pathlib import Path
 
 import yaml
-from mlflow.tracking import MlflowClient
-
 from conftest import BIN, REPO, copy_project, run_tool, sqlite_uri
+from mlflow.tracking import MlflowClient
 
 DVC = str(BIN / "dvc")
 
 
 def dvc(project, *args, timeout=300):
     # PYTHONPATH: the stages run this copy's code, not the checkout the virtualenv points at.
-    return run_tool([DVC, *args], project, timeout=timeout, check=True,
-                    PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+    return run_tool(
+        [DVC, *args], project, timeout=timeout, check=True, PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1"
+    )
 
 
 def dvc_runs(project) -> list:
@@ -31,13 +31,27 @@ def dvc_runs(project) -> list:
 def drawn_offline(page: Path, tmp_path: Path) -> int:
     """How many Vega charts headless Chromium draws on `page` with every network request refused."""
     done = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
-         "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>", "--virtual-time-budget=15000",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            "--proxy-server=127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    body = done.stdout[done.stdout.rfind("<body"):]
+    body = done.stdout[done.stdout.rfind("<body") :]
     return len(re.findall(r'<canvas[^>]*class="marks"', body))
 
 
@@ -55,8 +69,14 @@ def test_dvc_repro_trains_tracks_and_reruns_only_what_changed(tmp_path):
     project = copy_project(tmp_path / "project", git=True)
     (project / "dvc.lock").unlink(missing_ok=True)
     # `make repro`, without rebuilding the environment this test already runs in (-o setup)
-    first = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "repro"], project, timeout=300,
-                     check=True, PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+    first = run_tool(
+        ["make", "-f", str(REPO / "Makefile"), "-o", "setup", "repro"],
+        project,
+        timeout=300,
+        check=True,
+        PYTHONPATH=str(project / "src"),
+        DVC_NO_ANALYTICS="1",
+    )
     for stage in ("prepare@original", "scale@original-standard", "scale@wdbc-minmax", "train"):
         assert f"Running stage '{stage}'" in first.stdout
 
@@ -135,8 +155,13 @@ def test_dvc_exp_run_any_key_and_the_workspace_runs_any_config(tmp_path):
 
     # a failing experiment (a bad value) keeps the committed reports
     reports = {name: (project / "reports" / name).read_text() for name in ("metrics.json", "loss.csv")}
-    failed = run_tool([DVC, "exp", "run", "-S", "optim.lr=-1"], project, timeout=300,
-                      PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+    failed = run_tool(
+        [DVC, "exp", "run", "-S", "optim.lr=-1"],
+        project,
+        timeout=300,
+        PYTHONPATH=str(project / "src"),
+        DVC_NO_ANALYTICS="1",
+    )
     assert failed.returncode != 0 and "optim.lr=-1.0 is not allowed" in failed.stdout + failed.stderr
     assert {name: (project / "reports" / name).read_text() for name in reports} == reports
     run_tool(["git", "checkout", "--", "params.yaml"], project, check=True)
@@ -165,10 +190,20 @@ def test_a_fresh_clone_trains_and_logs_a_model(tmp_path):
     for name in ("dvc.lock", ".gitignore", "reports"):
         source = REPO / name
         (shutil.copytree if source.is_dir() else shutil.copy2)(source, project / name)
-    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"]):
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "clone"],
+    ):
         run_tool(["git", *args], project, check=True)
-    done = run_tool(["make", "-f", str(REPO / "Makefile"), "-o", "setup", "repro"], project, timeout=400,
-                    check=True, PYTHONPATH=str(project / "src"), DVC_NO_ANALYTICS="1")
+    done = run_tool(
+        ["make", "-f", str(REPO / "Makefile"), "-o", "setup", "repro"],
+        project,
+        timeout=400,
+        check=True,
+        PYTHONPATH=str(project / "src"),
+        DVC_NO_ANALYTICS="1",
+    )
     assert "Running stage 'train'" in done.stdout
     (run,) = dvc_runs(project)
     client = MlflowClient(tracking_uri=sqlite_uri(project / "mlflow.db"))

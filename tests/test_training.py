@@ -39,8 +39,9 @@ def test_same_seed_gives_a_bit_identical_history(data, params, strategy, batch_s
     runs = []
     for _ in range(2):
         net = fresh_net(params)
-        h = train(net, X, Y, lr=0.1, epochs=15, strategy=strategy, batch_size=batch_size, seed=3,
-                  X_val=X_val, Y_val=Y_val)
+        h = train(
+            net, X, Y, lr=0.1, epochs=15, strategy=strategy, batch_size=batch_size, seed=3, X_val=X_val, Y_val=Y_val
+        )
         runs.append((h, net))
     (a, net_a), (b, net_b) = runs
     assert a.epochs == b.epochs == list(range(1, 16))
@@ -102,8 +103,9 @@ def test_full_batch_records_the_loss_after_each_recorded_epoch(data, params, log
 def test_sampled_strategies_record_the_whole_train_set_loss(data, params, strategy, batch_size):
     X, Y, X_val, Y_val = data
     net = fresh_net(params)
-    h = train(net, X, Y, lr=0.05, epochs=7, strategy=strategy, batch_size=batch_size, log_every=3,
-              X_val=X_val, Y_val=Y_val)
+    h = train(
+        net, X, Y, lr=0.05, epochs=7, strategy=strategy, batch_size=batch_size, log_every=3, X_val=X_val, Y_val=Y_val
+    )
     assert h.epochs == [3, 6, 7]
     assert h.train_loss[-1] == net.loss(X, Y)
     assert h.val_loss[-1] == net.loss(X_val, Y_val)
@@ -113,8 +115,15 @@ def test_sampled_strategies_record_the_whole_train_set_loss(data, params, strate
 def test_without_validation_data_val_loss_is_none(data, params):
     X, Y, _, _ = data
     seen = []
-    h = train(fresh_net(params), X, Y, lr=0.1, epochs=4, log_every=2,
-              callback=lambda epoch, loss, val: seen.append((epoch, loss, val)))
+    h = train(
+        fresh_net(params),
+        X,
+        Y,
+        lr=0.1,
+        epochs=4,
+        log_every=2,
+        callback=lambda epoch, loss, val: seen.append((epoch, loss, val)),
+    )
     assert h.val_loss is None
     assert seen == [(2, h.train_loss[0], None), (4, h.train_loss[1], None)]
     assert h.seconds > 0
@@ -169,8 +178,17 @@ def test_huge_learning_rate_diverges_without_exceptions_or_warnings(data, params
     X, Y, X_val, Y_val = data
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        h = train(fresh_net(params), X * 50, Y, lr=1e6, epochs=200, strategy=strategy, batch_size=batch_size,
-                  X_val=X_val, Y_val=Y_val)
+        h = train(
+            fresh_net(params),
+            X * 50,
+            Y,
+            lr=1e6,
+            epochs=200,
+            strategy=strategy,
+            batch_size=batch_size,
+            X_val=X_val,
+            Y_val=Y_val,
+        )
     assert h.diverged and not h.stopped_early
     assert h.diverged_epoch == h.epochs_run == h.epochs[-1] < 200
     assert h.reason.startswith("train loss ")

@@ -16,9 +16,8 @@ import urllib.parse
 from dataclasses import dataclass
 
 import pytest
-
 from conftest import BIN, run_tool, sqlite_uri
-from mlflow_ui import DlnetUi, chromium, close_assistant, find_chromium, MISSING_CHROMIUM, open_page
+from mlflow_ui import MISSING_CHROMIUM, DlnetUi, chromium, close_assistant, find_chromium, open_page
 
 pytestmark = pytest.mark.e2e
 

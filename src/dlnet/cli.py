@@ -36,7 +36,7 @@ if not OmegaConf.has_resolver("dlnet.pid"):
 _single_run: dict[str, str] = {}
 
 
-def task(cfg: DictConfig) -> float:
+def task(cfg: DictConfig) -> Any:
     """One job: train and track; return the validation accuracy (what a sweeper maximises), or,
     in an Optuna study, the trial's outcome: its objective and whether it was pruned."""
     from hydra.core.hydra_config import HydraConfig
@@ -62,10 +62,14 @@ def task(cfg: DictConfig) -> float:
     # In a sweep the controller resolved the store once; its URI came with the job's config.
     uri = os.environ.get(TRACKING_URI_ENV) if parent else None
     options: dict[str, Any] = dict(
-        root=project_root(), source="hydra", parent_run_id=parent, swept=swept,
+        root=project_root(),
+        source="hydra",
+        parent_run_id=parent,
+        swept=swept,
         progress=None if parent is None else False,
         extra_tags={"hydra.output_dir": hydra_cfg.runtime.output_dir, **_where_tags(), **(trial.tags if trial else {})},
-        output_dir=Path(hydra_cfg.runtime.output_dir), uri=uri,
+        output_dir=Path(hydra_cfg.runtime.output_dir),
+        uri=uri,
         on_history=trial.on_history if trial else None,
     )
     try:
@@ -76,6 +80,7 @@ def task(cfg: DictConfig) -> float:
             if not data_run:
                 raise
             # No checkout here (a Ray node): train on the data the controller shipped with the job.
+            assert uri is not None, "a sweep job has its store URI"
             folder = fetch(uri, data_run, data_dir(validate(container)))
             result = run_job(container, data_folder=folder, **options)
     except INPUT_ERRORS as error:

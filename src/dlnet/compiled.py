@@ -49,7 +49,8 @@ from numba import njit
 # stage hashes: keep the cache in the user's cache folder instead, unless NUMBA_CACHE_DIR is set.
 if not numba.config.CACHE_DIR:  # type: ignore[attr-defined]  # set from the environment at import
     numba.config.CACHE_DIR = str(  # type: ignore[attr-defined]
-        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlnet" / "numba")
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlnet" / "numba"
+    )
 
 
 @njit(cache=True, inline="always")
@@ -112,7 +113,7 @@ def _step(W1, b1, W2, b2, XT, y, order, start, b, scale, Xb, XbT, Z1, dZ1, dZ2, 
         for j in range(hidden):
             dW2[j] += dZ2[t] * _relu(Z1[j, t], zero)
             g = W2[0, j] * dZ2[t]
-            dZ1[j, t] = g if Z1[j, t] > zero else g * zero   # times (Z1 > 0), as NumPy multiplies
+            dZ1[j, t] = g if Z1[j, t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
             db1[j] += dZ1[j, t]
         for j in range(hidden):
             for k in range(n_features):
@@ -151,8 +152,9 @@ def _sample_step(W1, b1, W2, b2, XT, y, i, lr, Z1, zero, one):
 
 
 @njit(cache=True)
-def train_epoch(W1, b1, W2, b2, XT, y, order, batch_size, scale, last_scale, Xb, XbT, Z1, dZ1, dZ2, dW1, db1, dW2,
-                zero, one):
+def train_epoch(
+    W1, b1, W2, b2, XT, y, order, batch_size, scale, last_scale, Xb, XbT, Z1, dZ1, dZ2, dW1, db1, dW2, zero, one
+):
     """One epoch: the batches order[0:batch_size], order[batch_size:2·batch_size], ... in turn.
 
     `scale` = lr / batch_size and `last_scale` = lr / (size of the last batch), in the net's dtype.
@@ -166,8 +168,28 @@ def train_epoch(W1, b1, W2, b2, XT, y, order, batch_size, scale, last_scale, Xb,
         return
     for start in range(0, m, batch_size):
         b = min(batch_size, m - start)
-        _step(W1, b1, W2, b2, XT, y, order, start, b, scale if b == batch_size else last_scale,
-              Xb, XbT, Z1, dZ1, dZ2, dW1, db1, dW2, zero, one)
+        _step(
+            W1,
+            b1,
+            W2,
+            b2,
+            XT,
+            y,
+            order,
+            start,
+            b,
+            scale if b == batch_size else last_scale,
+            Xb,
+            XbT,
+            Z1,
+            dZ1,
+            dZ2,
+            dW1,
+            db1,
+            dW2,
+            zero,
+            one,
+        )
 
 
 @njit(cache=True)

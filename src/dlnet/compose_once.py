@@ -20,6 +20,7 @@ import copy
 from typing import Any
 
 from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.types import RunMode
@@ -56,22 +57,26 @@ class ComposeOnce:
         config_name = master_config.hydra.job.config_name
         parsed = OverridesParser.create().parse_overrides(hydra_lines + list(sweep_overrides))
         shaping = [self._shapes(override) for override in parsed]
-        choices = [str(override.input_line) for override, shapes in zip(parsed, shaping) if shapes]
+        choices = [str(override.input_line) for override, shapes in zip(parsed, shaping, strict=True) if shapes]
         key = (config_name, *choices)
         if key not in self.bases:
             self.compositions += 1
             self.bases[key] = self.loader.load_configuration(
-                config_name=config_name, overrides=choices, run_mode=RunMode.RUN)
+                config_name=config_name, overrides=choices, run_mode=RunMode.RUN
+            )
         cfg = copy.deepcopy(self.bases[key])
         # What _load_configuration_impl does with the overrides after composing, in its order.
         ConfigLoaderImpl._apply_overrides_to_config(
-            [override for override, shapes in zip(parsed, shaping) if not shapes], cfg)
+            [override for override, shapes in zip(parsed, shaping, strict=True) if not shapes], cfg
+        )
         app_overrides = [override for override in parsed if not override.is_hydra_override()]
         cfg.hydra.overrides.hydra = [override.input_line for override in parsed if override.is_hydra_override()]
         cfg.hydra.overrides.task = [override.input_line for override in app_overrides]
         dirname = cfg.hydra.job.config.override_dirname
         cfg.hydra.job.override_dirname = get_overrides_dirname(
-            overrides=app_overrides, kv_sep=dirname.kv_sep, item_sep=dirname.item_sep,
+            overrides=app_overrides,
+            kv_sep=dirname.kv_sep,
+            item_sep=dirname.item_sep,
             exclude_keys=dirname.exclude_keys,
         )
         # As load_sweep_config: the job resolves ${now:...} and the like as the sweep did.
@@ -79,13 +84,14 @@ class ComposeOnce:
         return cfg
 
 
-def install(loader: ConfigLoaderImpl) -> ComposeOnce:
+def install(loader: ConfigLoader) -> ComposeOnce:
     """Make `loader.load_sweep_config` compose once per set of group choices, until `uninstall`."""
+    assert isinstance(loader, ConfigLoaderImpl), "Hydra's own config loader"
     composer = ComposeOnce(loader)
     loader.load_sweep_config = composer.load_sweep_config  # type: ignore[method-assign]
     return composer
 
 
-def uninstall(loader: ConfigLoaderImpl) -> None:
+def uninstall(loader: ConfigLoader) -> None:
     """Give `loader` back Hydra's own load_sweep_config."""
     loader.__dict__.pop("load_sweep_config", None)

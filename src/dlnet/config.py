@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional, cast
+from typing import Any, cast
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
@@ -34,7 +34,7 @@ PLOT_SCALES = ("log", "linear")
 class DataConfig:
     variant: str = "original"  # the file conf/data/<variant>.yaml; its data in data/scaled/<variant>-<scale>
     name: str = "original"
-    raw: Optional[str] = "data/raw/breast-cancer-wisconsin.data"
+    raw: str | None = "data/raw/breast-cancer-wisconsin.data"
     missing: str = "drop"
     split: str = "stratified"
     val_fraction: float = 0.2
@@ -58,7 +58,7 @@ class ModelConfig:
 @dataclass
 class BatchConfig:
     name: str = "full"
-    size: Optional[int] = None
+    size: int | None = None
 
 
 @dataclass
@@ -78,9 +78,9 @@ class TrainConfig:
 @dataclass
 class TrackingConfig:
     name: str = "local"
-    uri: Optional[str] = None
+    uri: str | None = None
     experiment: str = "dlnet"
-    run_name: Optional[str] = None  # None: named for what differs (`lr=0.07 h=15 mini`)
+    run_name: str | None = None  # None: named for what differs (`lr=0.07 h=15 mini`)
     loss_plot_scale: str = "log"
     register: bool = True  # a sweep registers its best run as dlnet-<data set>@champion
 

@@ -17,8 +17,8 @@ ends such runs later).
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 FINISHED = 0
 BAD_INPUT = 2

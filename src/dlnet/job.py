@@ -12,9 +12,10 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, cast
 
 import numpy as np
 import yaml
@@ -91,7 +92,7 @@ def run_name(config: Config, swept: Iterable[str] = ()) -> str:
 def _as_dict(config: Config) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
-    return OmegaConf.to_container(OmegaConf.structured(config))
+    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(config)))
 
 
 def data_dir(config: Config) -> Path:
@@ -113,8 +114,11 @@ def check_data(root: Path, config: Config, folder: Path | None = None) -> Scaled
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise DataNotBuiltError(_not_built(root, variant, method, shown))
-    rebuild = ("it was built for this run alone: run the train stage again" if built_for_run
-               else f"rebuild it: `{build_command(variant, method)}`")
+    rebuild = (
+        "it was built for this run alone: run the train stage again"
+        if built_for_run
+        else f"rebuild it: `{build_command(variant, method)}`"
+    )
     data = load_variant(folder, shown=shown, rebuild=rebuild)
     meta = data.meta
     flat = flatten(_as_dict(config))
@@ -145,12 +149,16 @@ def _not_built(root: Path, variant: str, method: str, shown: Path) -> str:
         return f"no data is built yet ({SCALED_DIR} does not exist): build it with `make repro` (or `dvc repro`)."
     listed = catalogue(root)
     if variant in listed["data"] and method in listed["scale"]:
-        return (f"the data variant {scaled_name(variant, method)} is not built: {shown / 'meta.json'} does not exist. "
-                f"Build it: `{build_command(variant, method)}` (or every variant: `dvc repro`, `make repro`).")
+        return (
+            f"the data variant {scaled_name(variant, method)} is not built: {shown / 'meta.json'} does not exist. "
+            f"Build it: `{build_command(variant, method)}` (or every variant: `dvc repro`, `make repro`)."
+        )
     if not (root / "conf" / "data" / f"{variant}.yaml").is_file():
         return f"data.variant={variant!r}: there is no conf/data/{variant}.yaml, so no such data variant."
-    return (f"the data variant {scaled_name(variant, method)} is not built, and conf/variants.yaml does not list "
-            f"it: add {variant!r} to its `data` list (and {method!r} to `scale`), then run `dvc repro`.")
+    return (
+        f"the data variant {scaled_name(variant, method)} is not built, and conf/variants.yaml does not list "
+        f"it: add {variant!r} to its `data` list (and {method!r} to `scale`), then run `dvc repro`."
+    )
 
 
 def _as_in_conf(root: Path, config: Config) -> bool:
@@ -243,15 +251,24 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final, stopped, model_uri = _train_and_log(logger, config, name, saved, data, scaled_folder,
-                                                                progress, on_history, params)
-            results.write_json(saved / "run.json", {
-                "run_id": logger.run_id, "run_name": name, "experiment": config.tracking.experiment,
-                "store": _without_password(uri),
-                "parent_run_id": parent_run_id, "status": "FAILED" if history.diverged else "FINISHED",
-                "reason": f"diverged: {history.reason}" if history.diverged else None,
-                "tags": tags, "params": params, "epochs_run": history.epochs_run,
-            })
+            history, final, stopped, model_uri = _train_and_log(
+                logger, config, name, saved, data, scaled_folder, progress, on_history, params
+            )
+            results.write_json(
+                saved / "run.json",
+                {
+                    "run_id": logger.run_id,
+                    "run_name": name,
+                    "experiment": config.tracking.experiment,
+                    "store": _without_password(uri),
+                    "parent_run_id": parent_run_id,
+                    "status": "FAILED" if history.diverged else "FINISHED",
+                    "reason": f"diverged: {history.reason}" if history.diverged else None,
+                    "tags": tags,
+                    "params": params,
+                    "epochs_run": history.epochs_run,
+                },
+            )
     except tracking.TrackingError as error:
         if (saved / "run.json").is_file():
             raise tracking.TrackingError(
@@ -264,17 +281,31 @@ def run_job(
             shutil.rmtree(saved, ignore_errors=True)
 
     result = JobResult(
-        run_id=logger.run_id, run_name=name, status="FAILED" if history.diverged else "FINISHED",
-        epochs_run=history.epochs_run, metrics=final, reason=history.reason or stopped,
-        pruned=stopped is not None, model_uri=model_uri, tracking_uri=uri,
+        run_id=logger.run_id,
+        run_name=name,
+        status="FAILED" if history.diverged else "FINISHED",
+        epochs_run=history.epochs_run,
+        metrics=final,
+        reason=history.reason or stopped,
+        pruned=stopped is not None,
+        model_uri=model_uri,
+        tracking_uri=uri,
     )
     print(summary_line(result), flush=True)
     return result
 
 
-def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledData, scaled_folder: Path,
-                   progress: bool, on_history, params: dict[str, Any],
-                   ) -> tuple[Any, dict[str, float], str | None, str | None]:
+def _train_and_log(
+    logger,
+    config: Config,
+    name: str,
+    saved: Path,
+    data: ScaledData,
+    scaled_folder: Path,
+    progress: bool,
+    on_history,
+    params: dict[str, Any],
+) -> tuple[Any, dict[str, float], str | None, str | None]:
     """Train on `data`, evaluate, save the results in `saved`, then send them through `logger` with the
     packaged model; return the history, the final metrics, why `on_history` stopped the training (None
     if it did not) and the model's URI (None if there is none)."""
@@ -289,13 +320,20 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     resolved = _as_dict(config)
     logger.log_params(params)
     logger.log_dataset(
-        data.frames["train"], name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
-        source=str(scaled_folder / "train.csv"), digest=data.digest, context="training", targets="label",
+        data.frames["train"],
+        name=f"{meta.get('variant', config.data.name + '-' + config.scale.method)}-train",
+        source=str(scaled_folder / "train.csv"),
+        digest=data.digest,
+        context="training",
+        targets="label",
     )
 
     net = TwoLayerNet(
-        train_split.X.shape[0], config.model.hidden_units, init=config.model.init,
-        rng=config.train.seed, dtype=np.dtype(config.model.dtype),
+        train_split.X.shape[0],
+        config.model.hidden_units,
+        init=config.model.init,
+        rng=config.train.seed,
+        dtype=np.dtype(config.model.dtype),
     )
     bar = _progress(config.train.epochs, progress)
     stop_reasons: list[str] = []
@@ -312,11 +350,20 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
 
     try:
         history = train(
-            net, train_split.X, train_split.Y, lr=config.optim.lr, epochs=config.train.epochs,
-            strategy=config.batch.name, batch_size=config.batch.size, seed=config.train.seed,
-            X_val=val_split.X if has_val else None, Y_val=val_split.Y if has_val else None,
-            log_every=config.train.log_every, callback=on_epoch,
-            divergence_factor=config.train.divergence_factor, engine=config.train.engine,
+            net,
+            train_split.X,
+            train_split.Y,
+            lr=config.optim.lr,
+            epochs=config.train.epochs,
+            strategy=config.batch.name,
+            batch_size=config.batch.size,
+            seed=config.train.seed,
+            X_val=val_split.X if has_val else None,
+            Y_val=val_split.Y if has_val else None,
+            log_every=config.train.log_every,
+            callback=on_epoch,
+            divergence_factor=config.train.divergence_factor,
+            engine=config.train.engine,
         )
     finally:
         if bar is not None:
@@ -325,8 +372,9 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     final: dict[str, float] = {"epochs_run": history.epochs_run, "time/train_seconds": history.seconds}
     if not history.diverged:
         threshold = config.model.threshold
-        final["train/accuracy"] = classification_metrics(
-            train_split.Y, net.predict_proba(train_split.X), threshold)["accuracy"]
+        final["train/accuracy"] = classification_metrics(train_split.Y, net.predict_proba(train_split.X), threshold)[
+            "accuracy"
+        ]
         for part, split, present in (("val", val_split, has_val), ("test", test_split, has_test)):
             if present:
                 scores = classification_metrics(split.Y, net.predict_proba(split.X), threshold)
@@ -338,14 +386,21 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     results.write_json(saved / "metrics.json", final)
     (saved / "config.yaml").write_text(redact(yaml.safe_dump(resolved, sort_keys=False)))
     if not history.diverged:  # a diverged net's weights may be NaN or inf: not worth keeping
-        np.savez(saved / "weights.npz", **net.params)  # TwoLayerNet(params=...) takes them back
-    plots.loss_curve(history.epochs, history.train_loss, history.val_loss if has_val else None,
-                     saved / "loss_curve.png", title=name, log_scale=config.tracking.loss_plot_scale == "log")
+        np.savez(saved / "weights.npz", allow_pickle=False, **net.params)  # TwoLayerNet(params=...) takes them back
+    plots.loss_curve(
+        history.epochs,
+        history.train_loss,
+        history.val_loss if has_val else None,
+        saved / "loss_curve.png",
+        title=name,
+        log_scale=config.tracking.loss_plot_scale == "log",
+    )
     if not history.diverged:
         shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
         plots.confusion_matrix_plot(
             confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
-            saved / "confusion_matrix.png", title=f"{name} ({shown})",
+            saved / "confusion_matrix.png",
+            title=f"{name} ({shown})",
         )
     # the scaler read with the data, not data/scaled's file now: a rebuild may have replaced it
     (saved / "scaler.json").write_bytes(data.scaler_bytes)
@@ -359,9 +414,18 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     finite = {k: v for k, v in final.items() if np.isfinite(v)}
     if not history.diverged and not stopped and logger.offline is None:
         # The final metrics go with the model: logged once, on the run, linked to the model.
-        model_uri = log_model(logger.uri, logger.run_id, net, config, data.scaler_bytes, train_split.X,
-                              step=history.epochs_run, metrics=finite, experiment_id=logger.experiment_id,
-                              params=logger.params)
+        model_uri = log_model(
+            logger.uri,
+            logger.run_id,
+            net,
+            config,
+            data.scaler_bytes,
+            train_split.X,
+            step=history.epochs_run,
+            metrics=finite,
+            experiment_id=logger.experiment_id,
+            params=logger.params,
+        )
     else:
         logger.log_metrics(finite, step=history.epochs_run)
     if history.diverged:
@@ -370,14 +434,25 @@ def _train_and_log(logger, config: Config, name: str, saved: Path, data: ScaledD
     elif stopped:
         # Pruned: a deliberate stop, not a fault. The run stays FINISHED (KILLED means interrupted);
         # the tag makes it filterable: tags.`dlnet.pruned` = 'true'.
-        logger.set_tags({"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run,
-                         "dlnet.status_reason": stopped})
+        logger.set_tags(
+            {"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run, "dlnet.status_reason": stopped}
+        )
     return history, final, stopped, model_uri
 
 
-def log_model(uri: str, run_id: str, net, config: Config, scaler_json: bytes, X_train: np.ndarray,
-              *, step: int, metrics: dict[str, float], experiment_id: str | None = None,
-              params: dict[str, str] | None = None) -> str:
+def log_model(
+    uri: str,
+    run_id: str,
+    net,
+    config: Config,
+    scaler_json: bytes,
+    X_train: np.ndarray,
+    *,
+    step: int,
+    metrics: dict[str, float],
+    experiment_id: str | None = None,
+    params: dict[str, str] | None = None,
+) -> str:
     """Package the trained net with the scaler it was trained behind (read with its data) as the run's model."""
     from dlnet import tracking_model
     from dlnet.data.scale import Scaler
@@ -385,13 +460,19 @@ def log_model(uri: str, run_id: str, net, config: Config, scaler_json: bytes, X_
 
     scaler = Scaler.from_dict(json.loads(scaler_json))
     model = RawModel(
-        dataset=config.data.name, features=list(scaler.features), valid_range=dataset_range(config.data.name),
-        scaler=scaler, params=net.params, threshold=config.model.threshold, dtype=config.model.dtype,
+        dataset=config.data.name,
+        features=list(scaler.features),
+        valid_range=dataset_range(config.data.name),
+        scaler=scaler,
+        params=net.params,
+        threshold=config.model.threshold,
+        dtype=config.model.dtype,
         run_id=run_id,
     )
     example = raw_rows(model, X_train[:, :3])
-    return tracking_model.log_model(uri, run_id, model, example, step=step, metrics=metrics,
-                                    experiment_id=experiment_id, params=params)
+    return tracking_model.log_model(
+        uri, run_id, model, example, step=step, metrics=metrics, experiment_id=experiment_id, params=params
+    )
 
 
 def _without_password(uri: str) -> str:
@@ -418,4 +499,3 @@ def summary_line(result: JobResult) -> str:
         f"[{result.run_name}] {result.epochs_run} epochs, {outcome}, "
         f"{m.get('time/train_seconds', 0.0):.2f} s, MLflow run {result.run_id}"
     )
-

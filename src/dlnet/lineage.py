@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+
 def project_root(start: Path | None = None) -> Path:
     """The nearest folder at or above `start` (default: the current one) holding dvc.yaml."""
     here = (start or Path.cwd()).resolve()
@@ -19,6 +20,7 @@ def project_root(start: Path | None = None) -> Path:
 
 def git_state(root: Path) -> dict[str, str]:
     """The commit checked out at `root` and whether the work tree differs from it."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)

@@ -59,8 +59,15 @@ def server_env() -> dict[str, str]:
 class MlflowServer:
     """`mlflow server` over `store_uri` on 127.0.0.1; a context manager that always stops it."""
 
-    def __init__(self, store_uri: str, *, port: int | None = None, log_path: Path | None = None,
-                 cwd: Path | None = None, startup_timeout: float = 90.0):
+    def __init__(
+        self,
+        store_uri: str,
+        *,
+        port: int | None = None,
+        log_path: Path | None = None,
+        cwd: Path | None = None,
+        startup_timeout: float = 90.0,
+    ):
         self.store_uri = store_uri
         self.port = port or free_port()
         self.log_path = Path(log_path) if log_path else None
@@ -74,8 +81,20 @@ class MlflowServer:
         return f"http://{LOOPBACK}:{self.port}"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", self.store_uri,
-                "--host", LOOPBACK, "--port", str(self.port), "--workers", "1"]
+        return [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            self.store_uri,
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
 
     def environment(self) -> dict[str, str]:
         return server_env()
@@ -84,8 +103,12 @@ class MlflowServer:
         if self.log_path:
             self._log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            self.command(), cwd=self.cwd, env=self.environment(), stdin=subprocess.DEVNULL,
-            stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT,
+            self.command(),
+            cwd=self.cwd,
+            env=self.environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() ends the server and its workers
         )
         self._wait_healthy()

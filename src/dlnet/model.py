@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,17 +117,22 @@ class RawModel:
         `row_names` (one per row, e.g. "INPUT.csv, line 7"), else as `row <index label>`.
         """
         if not isinstance(rows, pd.DataFrame):
-            raise InputError(f"expected a pandas DataFrame with the columns {', '.join(self.features)}; "
-                             f"got {type(rows).__name__}")
+            raise InputError(
+                f"expected a pandas DataFrame with the columns {', '.join(self.features)}; got {type(rows).__name__}"
+            )
         columns = [str(column) for column in rows.columns]
         missing = [name for name in self.features if name not in columns]
         if missing:
-            raise InputError(f"column {', '.join(repr(m) for m in missing)} missing; expected the columns "
-                             f"{', '.join(self.features)} (and optionally {ID_COLUMN!r})")
+            raise InputError(
+                f"column {', '.join(repr(m) for m in missing)} missing; expected the columns "
+                f"{', '.join(self.features)} (and optionally {ID_COLUMN!r})"
+            )
         extra = [name for name in columns if name not in self.features and name != ID_COLUMN]
         if extra:
-            raise InputError(f"unexpected column {', '.join(repr(e) for e in extra)}; expected only "
-                             f"{', '.join(self.features)} (and optionally {ID_COLUMN!r})")
+            raise InputError(
+                f"unexpected column {', '.join(repr(e) for e in extra)}; expected only "
+                f"{', '.join(self.features)} (and optionally {ID_COLUMN!r})"
+            )
         if len(set(columns)) != len(columns):
             twice = sorted({c for c in columns if columns.count(c) > 1})
             raise InputError(f"column {', '.join(repr(t) for t in twice)} appears more than once")
@@ -211,9 +217,14 @@ class RawModel:
         with np.load(folder / WEIGHTS_FILE) as weights:
             params = {key: weights[key] for key in PARAM_NAMES}
         return cls(
-            dataset=spec["dataset"], features=list(spec["features"]),
-            valid_range=FeatureRange.from_dict(spec["valid_range"]), scaler=Scaler.from_dict(spec["scaler"]),
-            params=params, threshold=float(spec["threshold"]), dtype=spec["dtype"], run_id=spec.get("run_id"),
+            dataset=spec["dataset"],
+            features=list(spec["features"]),
+            valid_range=FeatureRange.from_dict(spec["valid_range"]),
+            scaler=Scaler.from_dict(spec["scaler"]),
+            params=params,
+            threshold=float(spec["threshold"]),
+            dtype=spec["dtype"],
+            run_id=spec.get("run_id"),
         )
 
 

@@ -193,8 +193,7 @@ def check_Y(Y, n_samples: int, dtype=np.float64, name: str = "Y", x_name: str = 
         raise ValueError(f"{name} must have shape (1, samples); got shape {Y.shape}")
     if Y.shape[1] != n_samples:
         raise ValueError(
-            f"{name} has {Y.shape[1]} samples but {x_name} has {n_samples}; "
-            f"they must have the same number of columns"
+            f"{name} has {Y.shape[1]} samples but {x_name} has {n_samples}; they must have the same number of columns"
         )
     if Y.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric 0/1 labels; got dtype {Y.dtype}")
@@ -350,7 +349,9 @@ class TwoLayerNet:
     def _check_params(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Copy `params` to C-ordered arrays of the net's dtype, checking keys, shapes and finiteness."""
         if not isinstance(params, Mapping):
-            raise ValueError(f"params must be a mapping with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}")
+            raise ValueError(
+                f"params must be a mapping with keys {', '.join(PARAM_NAMES)}; got {type(params).__name__}"
+            )
         extra = sorted(set(params) - set(PARAM_NAMES))
         if extra:
             raise ValueError(f"params has unexpected keys {extra}; expected {', '.join(PARAM_NAMES)}")
@@ -421,12 +422,12 @@ class TwoLayerNet:
         lr = check_lr(lr)
         if not isinstance(grads, Mapping):
             raise ValueError(f"grads must be a mapping with keys {', '.join(GRAD_NAMES)}; got {type(grads).__name__}")
-        for name, param in zip(GRAD_NAMES, (self.W1, self.b1, self.W2, self.b2)):
+        for name, param in zip(GRAD_NAMES, (self.W1, self.b1, self.W2, self.b2), strict=True):
             if name not in grads:
                 raise ValueError(f"grads is missing {name!r}; expected an array of shape {param.shape}")
             if np.shape(grads[name]) != param.shape:
                 raise ValueError(f"grads[{name!r}] must have shape {param.shape}; got {np.shape(grads[name])}")
-        for name, param in zip(GRAD_NAMES, (self.W1, self.b1, self.W2, self.b2)):
+        for name, param in zip(GRAD_NAMES, (self.W1, self.b1, self.W2, self.b2), strict=True):
             param -= lr * np.asarray(grads[name], dtype=self.dtype)
 
     def step(self, X, Y, lr: float) -> float:
@@ -480,14 +481,14 @@ class TwoLayerNet:
         W2 must still hold the value used in the forward pass.
         """
         Z1, dZ1, dZ2 = buf.Z1, buf.dZ1, buf.dZ2
-        np.subtract(buf.Yh, Y, out=dZ2)                  # dLoss/dZ2 = (Yh - Y) / m
+        np.subtract(buf.Yh, Y, out=dZ2)  # dLoss/dZ2 = (Yh - Y) / m
         dZ2 *= scale
-        np.dot(dZ2, buf.A1.T, out=buf.dW2)               # dW2 = dZ2·A1ᵀ
-        db2 = float(dZ2.sum())                           # db2 = sum over samples
-        np.dot(self.W2.T, dZ2, out=dZ1)                  # dA1 = W2ᵀ·dZ2
-        np.multiply(dZ1, Z1 > 0, out=dZ1)                # dZ1 = dA1 * ReLU'(Z1)
-        np.dot(dZ1, X.T, out=buf.dW1)                    # dW1 = dZ1·Xᵀ
-        np.dot(dZ1, buf.ones, out=buf.db1)               # db1 = sum of dZ1 over samples
+        np.dot(dZ2, buf.A1.T, out=buf.dW2)  # dW2 = dZ2·A1ᵀ
+        db2 = float(dZ2.sum())  # db2 = sum over samples
+        np.dot(self.W2.T, dZ2, out=dZ1)  # dA1 = W2ᵀ·dZ2
+        np.multiply(dZ1, Z1 > 0, out=dZ1)  # dZ1 = dA1 * ReLU'(Z1)
+        np.dot(dZ1, X.T, out=buf.dW1)  # dW1 = dZ1·Xᵀ
+        np.dot(dZ1, buf.ones, out=buf.db1)  # db1 = sum of dZ1 over samples
         return db2
 
     def _train_forward(self, X: np.ndarray, Y: np.ndarray) -> float:

@@ -196,8 +196,7 @@ def confusion_matrix_plot(
             value = cm[i, j]
             count = f"{int(value)}" if float(value).is_integer() else f"{value:.3g}"
             share = f"\n({value / row_totals[i]:.1%})" if row_totals[i] > 0 else ""
-            ax.text(j, i, count + share, ha="center", va="center", fontsize=11,
-                    color=_text_colour(cmap(norm(value))))
+            ax.text(j, i, count + share, ha="center", va="center", fontsize=11, color=_text_colour(cmap(norm(value))))
     ax.set_xticks(range(n), labels)
     ax.set_yticks(range(n), labels)
     ax.set_xlabel("predicted")
@@ -242,7 +241,8 @@ def sweep_val_loss_overlay(
     for name, failed, x, y in prepared:
         colour, style = next(styles)
         ax.plot(
-            x, y,
+            x,
+            y,
             color=colour,
             ls="--" if failed else style,
             lw=1.3,
@@ -319,7 +319,7 @@ def sweep_accuracy_heatmaps(
     axes = fig.subplots(1, nb, sharey=True, squeeze=False)[0]
     cell_font = 9 if len(lrs) * nb <= 12 else 7
     mappable = ScalarMappable(norm=norm, cmap=cmap)
-    for ax, batch in zip(axes, batches):
+    for ax, batch in zip(axes, batches, strict=True):
         if not lrs:
             _no_data(ax, "no runs")
             ax.set_xticks([])
@@ -411,8 +411,8 @@ def markdown_table(
     rule = "|" + "|".join("---:" if num else ":---" for num in numeric) + "|"
     lines = [header, rule]
     missing = df.isna().to_numpy()
-    for values, absent in zip(df.itertuples(index=False, name=None), missing):
-        cells = [_cell(v, na, formats.get(c)) for c, v, na in zip(df.columns, values, absent)]
+    for values, absent in zip(df.itertuples(index=False, name=None), missing, strict=True):
+        cells = [_cell(v, na, formats.get(c)) for c, v, na in zip(df.columns, values, absent, strict=True)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -82,12 +82,15 @@ def read_rows(path: Path, model: RawModel) -> tuple[pd.DataFrame, list[str], lis
             )
     for number, fields in body:
         if len(fields) != len(columns):
-            raise PredictError(f"{path}, line {number}: {len(fields)} comma-separated values; expected "
-                               f"{len(columns)} ({', '.join(columns)})")
+            raise PredictError(
+                f"{path}, line {number}: {len(fields)} comma-separated values; expected "
+                f"{len(columns)} ({', '.join(columns)})"
+            )
     frame = pd.DataFrame([[_value(field) for field in fields] for _, fields in body], columns=columns, dtype=object)
     names = [f"{path}, line {number}" for number, _ in body]
-    ids = ([str(v) for v in frame[ID_COLUMN]] if ID_COLUMN in frame.columns
-           else [str(i) for i in range(1, len(frame) + 1)])
+    ids = (
+        [str(v) for v in frame[ID_COLUMN]] if ID_COLUMN in frame.columns else [str(i) for i in range(1, len(frame) + 1)]
+    )
     return frame, ids, names
 
 
@@ -108,17 +111,35 @@ def predict_file(model_uri: str, input_path: Path, tracking_uri: str) -> pd.Data
         raise PredictError(message if message.startswith(str(input_path)) else f"{input_path}: {message}") from None
     # Through MLflow's pyfunc interface, as `mlflow models serve` does it.
     predicted = pyfunc.predict(pd.DataFrame(raw, columns=model.features))
-    return pd.DataFrame({"id": ids, "probability": predicted["probability"].to_numpy(np.float64),
-                         "class": predicted["class"].to_numpy(np.int64)})
+    return pd.DataFrame(
+        {
+            "id": ids,
+            "probability": predicted["probability"].to_numpy(np.float64),
+            "class": predicted["class"].to_numpy(np.int64),
+        }
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dlnet-predict", description=__doc__.split("\n\n")[0],
-                                     epilog="MODEL_URI examples: models:/dlnet-original@champion, runs:/<run id>/model, models/dlnet")
+    parser = argparse.ArgumentParser(
+        prog="dlnet-predict",
+        description=__doc__.split("\n\n")[0],
+        epilog="MODEL_URI examples: models:/dlnet-original@champion, runs:/<run id>/model, models/dlnet",
+    )
     parser.add_argument("model_uri", metavar="MODEL_URI", help="the MLflow model to predict with")
-    parser.add_argument("input", metavar="INPUT.csv", type=Path, help="raw rows (the raw data's format, with or without the id column)")
-    parser.add_argument("-o", "--output", metavar="OUT.csv", type=Path, help="where to write id,probability,class (default: standard output)")
-    parser.add_argument("--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI, else the project's mlflow.db)")
+    parser.add_argument(
+        "input", metavar="INPUT.csv", type=Path, help="raw rows (the raw data's format, with or without the id column)"
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT.csv",
+        type=Path,
+        help="where to write id,probability,class (default: standard output)",
+    )
+    parser.add_argument(
+        "--tracking-uri", help="the MLflow store (default: $MLFLOW_TRACKING_URI, else the project's mlflow.db)"
+    )
     args = parser.parse_args(argv)
 
     from dlnet import tracking
@@ -136,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(text)
     else:
         write_atomically(args.output, lambda out: out.write(text), "w")
-        print(f"{len(predictions)} rows -> {args.output} ({int(predictions['class'].sum())} malignant)", file=sys.stderr)
+        print(
+            f"{len(predictions)} rows -> {args.output} ({int(predictions['class'].sum())} malignant)", file=sys.stderr
+        )
     return 0
 
 

@@ -148,15 +148,22 @@ def check_fits(
         return
     train = config.train
     if parts["history"] > need / 2:
-        culprit = (f"train.epochs={train.epochs} with train.log_every={train.log_every} records "
-                   f"{-(-train.epochs // train.log_every):,} epochs of losses")
+        culprit = (
+            f"train.epochs={train.epochs} with train.log_every={train.log_every} records "
+            f"{-(-train.epochs // train.log_every):,} epochs of losses"
+        )
         advice = "fewer epochs or a larger train.log_every"
     else:
         h, dtype = config.model.hidden_units, config.model.dtype
-        culprit = (f"model.hidden_units={h} gives {dtype} arrays of shape ({h}, {n_features}) and "
-                   f"({h}, batch of up to {max(n_train, n_val, n_test)} rows)")
-        advice = ", ".join(["a smaller model.hidden_units"] + (["model.dtype=float32"] if dtype == "float64" else [])
-                           + (["batch=mini"] if config.batch.name == "full" else []))
+        culprit = (
+            f"model.hidden_units={h} gives {dtype} arrays of shape ({h}, {n_features}) and "
+            f"({h}, batch of up to {max(n_train, n_val, n_test)} rows)"
+        )
+        advice = ", ".join(
+            ["a smaller model.hidden_units"]
+            + (["model.dtype=float32"] if dtype == "float64" else [])
+            + (["batch=mini"] if config.batch.name == "full" else [])
+        )
     largest = max(parts, key=parts.__getitem__)
     raise ConfigError(
         f"{culprit}: the run needs ~{_gib(need)} GiB of memory (most for {largest}), "

@@ -15,15 +15,17 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ARTIFACTS = ("config.yaml", "weights.npz", "scaler.json", "loss_curve.png", "confusion_matrix.png")
 HISTORY_KEYS = ("train/loss", "val/loss")
 
 
-def write_history(folder: Path, epochs: Sequence[int], train_loss: Sequence[float],
-                  val_loss: Sequence[float] | None) -> None:
+def write_history(
+    folder: Path, epochs: Sequence[int], train_loss: Sequence[float], val_loss: Sequence[float] | None
+) -> None:
     with open(folder / "history.csv", "w", newline="") as out:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["epoch", *HISTORY_KEYS])

@@ -11,8 +11,9 @@ from __future__ import annotations
 import difflib
 import math
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, cast
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -49,36 +50,45 @@ def _keys(config: DictConfig) -> list[str]:
 def plan(config: DictConfig) -> tuple[list[str], list[list[str]], dict[str, Any]]:
     """Check the study's settings and search space; return the searched keys, the corner jobs to
     pre-check, and the settings. Raises SweepError naming the key; nothing is created."""
-    from hydra_plugins.dlnet_optuna_sweeper import _space as space, _study as study
-    from hydra_plugins.dlnet_optuna_sweeper._trial import HISTORY_OBJECTIVES
-
     from dlnet.sweep import SweepError
+    from hydra_plugins.dlnet_optuna_sweeper import _space as space
+    from hydra_plugins.dlnet_optuna_sweeper import _study as study
+    from hydra_plugins.dlnet_optuna_sweeper._trial import HISTORY_OBJECTIVES
 
     settings = _sweeper(config)
     try:
         n_trials = settings.get("n_trials")
         if not isinstance(n_trials, int) or n_trials < 1:
-            raise study.SearchConfigError(f"hydra.sweeper.n_trials={n_trials!r} is not allowed; expected an integer >= 1")
+            raise study.SearchConfigError(
+                f"hydra.sweeper.n_trials={n_trials!r} is not allowed; expected an integer >= 1"
+            )
         objective = settings.get("objective")
         if objective not in (*HISTORY_OBJECTIVES, *FINAL_OBJECTIVES):
-            raise study.SearchConfigError(f"hydra.sweeper.objective={objective!r} is not allowed; expected one of: "
-                                          f"{', '.join((*HISTORY_OBJECTIVES, *FINAL_OBJECTIVES))}")
+            raise study.SearchConfigError(
+                f"hydra.sweeper.objective={objective!r} is not allowed; expected one of: "
+                f"{', '.join((*HISTORY_OBJECTIVES, *FINAL_OBJECTIVES))}"
+            )
         study.check_direction(settings.get("direction"))
         study.make_sampler(settings.get("sampler"))
         study.make_pruner(settings.get("pruner"))
-        dimensions, fixed = space.parse_space(settings.get("params"), list(config.hydra.overrides.task),
-                                              settings.get("conditions"))
+        dimensions, fixed = space.parse_space(
+            settings.get("params"), list(config.hydra.overrides.task), settings.get("conditions")
+        )
     except (space.SearchSpaceError, study.SearchConfigError) as error:
         raise SweepError(str(error)) from None
     if not dimensions:
-        raise SweepError("the search space is empty: give hydra.sweeper.params (or a sweep override such as "
-                         "optim.lr=tag(log,interval(0.001,1)))")
+        raise SweepError(
+            "the search space is empty: give hydra.sweeper.params (or a sweep override such as "
+            "optim.lr=tag(log,interval(0.001,1)))"
+        )
     for dimension in dimensions:
         if not _known(config, dimension.key):
             near = difflib.get_close_matches(dimension.key, _keys(config), n=1)
             hint = f"; did you mean {near[0]}?" if near else ""
             raise SweepError(f"search space: unknown key {dimension.key!r}: the config has no such key{hint}")
-    jobs = [[*fixed, *(f"{k}={space.override_value(v)}" for k, v in corner.items())] for corner in space.corners(dimensions)]
+    jobs = [
+        [*fixed, *(f"{k}={space.override_value(v)}" for k, v in corner.items())] for corner in space.corners(dimensions)
+    ]
     return [d.key for d in dimensions], jobs, settings
 
 
@@ -95,6 +105,7 @@ def storage_of(settings: Mapping[str, Any]) -> str:
 
 
 # --- in a job ------------------------------------------------------------------------------------
+
 
 class TrialLink:
     """A job's link to its trial: the `on_history` hook for run_job, tags, and the outcome."""
@@ -140,34 +151,47 @@ def trial_link(sweeper: Mapping[str, Any] | None) -> TrialLink | None:
 
 # --- at the end of a study -----------------------------------------------------------------------
 
+
 def log_study(uri: str, parent_run_id: str, settings: Mapping[str, Any], rows: list[dict]) -> str:
     """Best params and value, counts and the study's plots on the parent run; return the lines to print."""
-    from hydra_plugins.dlnet_optuna_sweeper import _study as studies
-
     from dlnet import tracking
+    from hydra_plugins.dlnet_optuna_sweeper import _study as studies
 
     url = storage_of(settings)
     study = studies.open_study(settings["study_name"], url, settings["direction"], settings.get("sampler"), None)
     found = studies.summary(study)
     parent = tracking.parent_logger(uri, parent_run_id)
     objective = settings["objective"]
-    parent.set_tags({"dlnet.study.name": study.study_name, "dlnet.study.storage": url,
-                     "dlnet.study.objective": f"{settings['direction']} {objective}"})
+    parent.set_tags(
+        {
+            "dlnet.study.name": study.study_name,
+            "dlnet.study.storage": url,
+            "dlnet.study.objective": f"{settings['direction']} {objective}",
+        }
+    )
     metrics = {f"study/{k}": v for k, v in found.items() if k != "best"}
     metrics["sweep/pruned"] = sum(r["status"] == "PRUNED" for r in rows)
-    lines = [f"Study {study.study_name} ({url}): {found['trials']} trials in all, {found['complete']} complete, "
-             f"{found['pruned']} pruned, {found['fail']} failed."]
+    lines = [
+        f"Study {study.study_name} ({url}): {found['trials']} trials in all, {found['complete']} complete, "
+        f"{found['pruned']} pruned, {found['fail']} failed."
+    ]
     best = found["best"]
     if best is not None:
         metrics["study/best_value"] = best["value"]
         parent.log_params({f"best.{k}": v for k, v in best["params"].items()})
         by_trial = {r.get("trial"): r for r in rows}
         run = by_trial.get(str(best["number"]))
-        parent.set_tags({"dlnet.study.best_trial": best["number"],
-                         **({"dlnet.study.best_run": f"{run['run']} ({run['run_id']})"} if run else {})})
+        parent.set_tags(
+            {
+                "dlnet.study.best_trial": best["number"],
+                **({"dlnet.study.best_run": f"{run['run']} ({run['run_id']})"} if run else {}),
+            }
+        )
         shown = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in best["params"].items())
-        lines.append(f"Best: trial {best['number']}, {objective} {best['value']:.4f}: {shown}"
-                     + (f" (run {run['run']}, {run['run_id']})" if run else " (an earlier command's trial)"))
+        lines.append(
+            f"Best: trial {best['number']}, {objective} {best['value']:.4f}: {shown}"
+            + (f" (run {run['run']}, {run['run_id']})" if run else " (an earlier command's trial)")
+        )
     parent.log_metrics(metrics)
     with tempfile.TemporaryDirectory(prefix="dlnet-study-") as scratch:
         for path in studies.plots(study, Path(scratch)):

@@ -32,8 +32,8 @@ import sys
 import time
 from pathlib import Path
 
-from dlnet.mlflow_server import LOOPBACK, MlflowServer, MlflowServerError, free_port, server_env, stop_group
 from dlnet.lineage import project_root
+from dlnet.mlflow_server import LOOPBACK, MlflowServer, MlflowServerError, free_port, server_env, stop_group
 
 DEFAULT_DIR = ".tracking-server"
 DB_USER = "dlnet"
@@ -54,8 +54,21 @@ class ProxiedMlflowServer(MlflowServer):
         self.artifacts = artifacts
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "mlflow", "server", "--artifacts-destination", str(self.artifacts),
-                "--serve-artifacts", "--host", LOOPBACK, "--port", str(self.port), "--workers", "1"]
+        return [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--artifacts-destination",
+            str(self.artifacts),
+            "--serve-artifacts",
+            "--host",
+            LOOPBACK,
+            "--port",
+            str(self.port),
+            "--workers",
+            "1",
+        ]
 
     def environment(self) -> dict[str, str]:
         return {**server_env(), "MLFLOW_BACKEND_STORE_URI": self.store_uri}
@@ -67,13 +80,17 @@ class ServerError(RuntimeError):
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
+
 def postgres_bin() -> Path:
     """The folder of PostgreSQL's server binaries (initdb, postgres)."""
     candidates = [os.environ.get("DLNET_PG_BIN")]
     if shutil.which("pg_config"):
         done = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         candidates.append(done.stdout.strip() if done.returncode == 0 else None)
-    debian = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0)
+    debian = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(Path(p).parent.name) if Path(p).parent.name.isdigit() else 0,
+    )
     candidates.extend(reversed(debian))
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").is_file() and (Path(candidate) / "postgres").is_file():
@@ -94,8 +111,11 @@ def cluster_user() -> str | None:
             return name
         except KeyError:
             continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],
+        check=True,
+        capture_output=True,
+    )
     return SYSTEM_USER
 
 
@@ -128,9 +148,24 @@ def init_cluster(folder: Path, bin_dir: Path, user: str | None, password: str) -
     _owned_by(pwfile, user)
     try:
         done = subprocess.run(
-            as_user(user, [str(bin_dir / "initdb"), "-D", str(pgdata), "-U", DB_USER, f"--pwfile={pwfile}",
-                           "--auth=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]),
-            capture_output=True, text=True,
+            as_user(
+                user,
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "-U",
+                    DB_USER,
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--no-instructions",
+                ],
+            ),
+            capture_output=True,
+            text=True,
         )
     finally:
         pwfile.unlink(missing_ok=True)
@@ -146,8 +181,15 @@ def database_url(port: int, password: str, database: str = DB_NAME, *, driver: s
 def _connect(port: int, password: str, database: str, timeout: float = 3.0):
     import psycopg
 
-    return psycopg.connect(host=LOOPBACK, port=port, user=DB_USER, password=password, dbname=database,
-                           connect_timeout=max(1, int(timeout)), autocommit=True)
+    return psycopg.connect(
+        host=LOOPBACK,
+        port=port,
+        user=DB_USER,
+        password=password,
+        dbname=database,
+        connect_timeout=max(1, int(timeout)),
+        autocommit=True,
+    )
 
 
 def wait_for_postgres(process: subprocess.Popen, port: int, password: str, log: Path, timeout: float = 60.0) -> None:
@@ -178,6 +220,7 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 
 # --- the two servers, together -------------------------------------------------------------------
+
 
 class TrackingServer:
     """PostgreSQL and `mlflow server` over it, both on 127.0.0.1, stopped together."""
@@ -213,9 +256,11 @@ class TrackingServer:
         state_path.write_text(json.dumps({**state, "db_port": port}) + "\n")
         return port
 
-    def start(self) -> "TrackingServer":
+    def start(self) -> TrackingServer:
         if not _port_free(self.port):
-            raise ServerError(f"port {self.port} on {LOOPBACK} is in use; choose another with --port (make server PORT=...)")
+            raise ServerError(
+                f"port {self.port} on {LOOPBACK} is in use; choose another with --port (make server PORT=...)"
+            )
         bin_dir = postgres_bin()
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o755)  # the cluster's user must traverse it
@@ -229,10 +274,24 @@ class TrackingServer:
         try:
             with open(pg_log, "ab") as log:
                 self.postgres = subprocess.Popen(
-                    as_user(user, [str(bin_dir / "postgres"), "-D", str(self.folder / "pgdata"),
-                                   "-p", str(self.db_port), "-c", f"listen_addresses={LOOPBACK}",
-                                   "-c", "unix_socket_directories="]),
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                    as_user(
+                        user,
+                        [
+                            str(bin_dir / "postgres"),
+                            "-D",
+                            str(self.folder / "pgdata"),
+                            "-p",
+                            str(self.db_port),
+                            "-c",
+                            f"listen_addresses={LOOPBACK}",
+                            "-c",
+                            "unix_socket_directories=",
+                        ],
+                    ),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
                 )
             wait_for_postgres(self.postgres, self.db_port, password, pg_log)
             ensure_database(self.db_port, password)
@@ -244,8 +303,13 @@ class TrackingServer:
 
     def _start_mlflow(self, password: str) -> None:
         assert self.db_port is not None, "PostgreSQL starts first"
-        self.mlflow = ProxiedMlflowServer(database_url(self.db_port, password), self.folder / "artifacts",
-                                          port=self.port, log_path=self.folder / "mlflow.log", cwd=self.folder)
+        self.mlflow = ProxiedMlflowServer(
+            database_url(self.db_port, password),
+            self.folder / "artifacts",
+            port=self.port,
+            log_path=self.folder / "mlflow.log",
+            cwd=self.folder,
+        )
         try:
             self.mlflow.start()
         except MlflowServerError as error:
@@ -272,7 +336,7 @@ class TrackingServer:
             except ProcessLookupError:
                 pass
 
-    def __enter__(self) -> "TrackingServer":
+    def __enter__(self) -> TrackingServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -306,8 +370,11 @@ def _stop_on_sigterm(signum, frame):  # SIGTERM stops the servers as Ctrl-C does
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="An MLflow tracking server on PostgreSQL, on 127.0.0.1.")
-    parser.add_argument("--dir", default=None, help=f"where the database and artifacts live (default: {DEFAULT_DIR}/ "
-                                                    "at the project root)")
+    parser.add_argument(
+        "--dir",
+        default=None,
+        help=f"where the database and artifacts live (default: {DEFAULT_DIR}/ at the project root)",
+    )
     parser.add_argument("--port", type=int, default=5000, help="the tracking server's port (0: a free one)")
     parser.add_argument("--db-port", type=int, default=None, help="PostgreSQL's port (default: a free one, remembered)")
     args = parser.parse_args(argv)
@@ -318,8 +385,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Starting PostgreSQL and the MLflow tracking server in {folder} ...", flush=True)
         server.start()
-        print(f"MLflow tracking server: {server.url} (runs in PostgreSQL on {LOOPBACK}:{server.db_port}, "
-              f"artifacts proxied from {folder / 'artifacts'})", flush=True)
+        print(
+            f"MLflow tracking server: {server.url} (runs in PostgreSQL on {LOOPBACK}:{server.db_port}, "
+            f"artifacts proxied from {folder / 'artifacts'})",
+            flush=True,
+        )
         print(f"Use it:  export MLFLOW_TRACKING_URI={server.url}", flush=True)
         print("Ctrl-C stops both servers; the runs stay for the next start.", flush=True)
         return server.wait()

@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -55,7 +56,9 @@ def sweep_jobs(config: DictConfig) -> tuple[list[str], list[list[str]]]:
 
 
 def _describe(swept: list[str], jobs: list[list[str]]) -> str:
-    values = {key: sorted({o.split("=", 1)[1] for job in jobs for o in job if o.split("=", 1)[0] == key}) for key in swept}
+    values = {
+        key: sorted({o.split("=", 1)[1] for job in jobs for o in job if o.split("=", 1)[0] == key}) for key in swept
+    }
     shape = " × ".join(f"{SHORT_KEYS.get(k, k)}({len(v)})" for k, v in values.items()) or "1 job"
     return f"sweep {shape} = {len(jobs)} runs"
 
@@ -87,8 +90,11 @@ def view_name(name: str, fixed: dict[str, Any], defaults: dict[str, Any], starte
 
     Fixed values that differ from the configuration's defaults are named (where the store is, is not).
     """
-    changed = [f"{FIXED_SHORT.get(key, key)}={value}" for key, value in fixed.items()
-               if not key.startswith("tracking.") and key in defaults and defaults[key] != value]
+    changed = [
+        f"{FIXED_SHORT.get(key, key)}={value}"
+        for key, value in fixed.items()
+        if not key.startswith("tracking.") and key in defaults and defaults[key] != value
+    ]
     return " · ".join([f"{started:%Y-%m-%d %H:%M:%S}", name, *([" ".join(changed)] if changed else [])])
 
 
@@ -105,7 +111,7 @@ def check_jobs(master: DictConfig, jobs: list[list[str]], composer: ComposeOnce 
     from dlnet.lineage import project_root
 
     if composer is None:
-        composer = ComposeOnce(GlobalHydra.instance().config_loader())
+        composer = ComposeOnce(cast(ConfigLoaderImpl, GlobalHydra.instance().config_loader()))
     composed = []
     for overrides in jobs:
         job_cfg = composer.load_sweep_config(master, overrides)
@@ -148,14 +154,14 @@ class MlflowSweep(Callback):
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(exits.TRACKING_FAILED) from None
         except Exception as error:
-            print(f"error: the sweep could not be set up: {type(error).__name__}: {redact(error)}", file=sys.stderr)
+            print(
+                f"error: the sweep could not be set up: {type(error).__name__}: {redact(str(error))}", file=sys.stderr
+            )
             raise SystemExit(1) from None
 
     def _start(self, config: DictConfig) -> None:
-        from dlnet import tracking
+        from dlnet import search, tracking
         from dlnet.lineage import project_root
-
-        from dlnet import search
 
         # Hydra composes every job again to launch it (twice with the basic sweeper): from here on
         # it reuses the compositions of the check, one per set of group choices.
@@ -175,15 +181,24 @@ class MlflowSweep(Callback):
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = self.name = search.describe(self.study, swept) if self.study else _describe(swept, jobs)
         self.swept = swept
-        study_tags = {"dlnet.sweep.jobs": self.study["n_trials"], "dlnet.study.name": self.study["study_name"],
-                      "dlnet.study.storage": search.storage_of(self.study)} if self.study else {}
+        study_tags = (
+            {
+                "dlnet.sweep.jobs": self.study["n_trials"],
+                "dlnet.study.name": self.study["study_name"],
+                "dlnet.study.storage": search.storage_of(self.study),
+            }
+            if self.study
+            else {}
+        )
         fixed, self.varying = fixed_and_varying(composed, swept)
         # As a job's params: passwords masked, this machine's paths kept as tags only.
         fixed, local_tags = portable_params(fixed, project_root())
         defaults = self._defaults(config.hydra.job.config_name)
         self.view_name = view_name(name, fixed, defaults, datetime.now())
         self.parent_run_id = tracking.start_parent_run(
-            self.uri, self.experiment_id, name,
+            self.uri,
+            self.experiment_id,
+            name,
             tags={
                 "dlnet.sweep": "parent",
                 "dlnet.sweep.keys": ", ".join(swept),
@@ -197,8 +212,12 @@ class MlflowSweep(Callback):
         )
         # The parent carries what every run of the sweep shares, and what was swept.
         tracking.parent_logger(self.uri, self.parent_run_id).log_params({**fixed, "sweep.keys": ", ".join(swept)})
-        for_jobs = {PARENT_RUN_ENV: self.parent_run_id, SWEPT_KEYS_ENV: ",".join(swept), TRACKING_URI_ENV: self.uri,
-                    tracking.TRACKING_URI_ENV: self.uri}
+        for_jobs = {
+            PARENT_RUN_ENV: self.parent_run_id,
+            SWEPT_KEYS_ENV: ",".join(swept),
+            TRACKING_URI_ENV: self.uri,
+            tracking.TRACKING_URI_ENV: self.uri,
+        }
         os.environ.update({PARENT_RUN_ENV: self.parent_run_id, TRACKING_URI_ENV: self.uri})  # for cli's Ctrl-C
         launcher = config.hydra.launcher.get("_target_", "")
         if not launcher.endswith(LOCAL_LAUNCHERS):
@@ -262,9 +281,12 @@ def lost_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[str]:
     """The sweep's runs that ended FAILED because their worker (a process, a Ray node) was lost."""
     from dlnet import tracking
 
-    return [found.info.run_id for found in tracking.child_runs(uri, experiment_id, parent_run_id)
-            if found.info.status == "FAILED"
-            and found.data.tags.get(tracking.STATUS_REASON_TAG, "").startswith(LOST_REASONS)]
+    return [
+        found.info.run_id
+        for found in tracking.child_runs(uri, experiment_id, parent_run_id)
+        if found.info.status == "FAILED"
+        and found.data.tags.get(tracking.STATUS_REASON_TAG, "").startswith(LOST_REASONS)
+    ]
 
 
 def send_with_jobs(config: DictConfig, values: dict[str, str]) -> None:
@@ -284,8 +306,11 @@ def send_with_jobs(config: DictConfig, values: dict[str, str]) -> None:
         config.hydra.overrides.hydra = list(config.hydra.overrides.hydra) + overrides
 
 
-def check_corners(master: DictConfig, jobs: list[list[str]], composer: ComposeOnce | None = None,
-                  ) -> list[dict[str, Any]]:
+def check_corners(
+    master: DictConfig,
+    jobs: list[list[str]],
+    composer: ComposeOnce | None = None,
+) -> list[dict[str, Any]]:
     """check_jobs for a search space's corners: a corner Hydra cannot compose is a bad space too."""
     from hydra.errors import HydraException
 
@@ -333,12 +358,21 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
             row["val/loss"] = max(history)[1] if history else math.nan
             if run["tags"].get("dlnet.pruned") == "true":
                 row["status"] = "PRUNED"
-        curves.append({
-            "name": run["run"], "epochs": [s for s, _ in history], "val_loss": [v for _, v in history],
-            "status": run["status"],
-        })
-    rows.sort(key=lambda r: (math.isnan(r["val/accuracy"]), -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0),
-                             r["val/loss"] if not math.isnan(r["val/loss"]) else math.inf))
+        curves.append(
+            {
+                "name": run["run"],
+                "epochs": [s for s, _ in history],
+                "val_loss": [v for _, v in history],
+                "status": run["status"],
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            math.isnan(r["val/accuracy"]),
+            -(r["val/accuracy"] if not math.isnan(r["val/accuracy"]) else 0),
+            r["val/loss"] if not math.isnan(r["val/loss"]) else math.inf,
+        )
+    )
     return rows, curves
 
 
@@ -361,8 +395,11 @@ def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: lis
         folder = Path(scratch)
         paths = [
             plots.sweep_val_loss_overlay(curves, folder / "sweep_val_loss.png", title="validation loss, every run"),
-            *([plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy")]
-              if heatmap else []),  # a study's values are continuous: its slice plots show this instead
+            *(
+                [plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy")]
+                if heatmap
+                else []
+            ),  # a study's values are continuous: its slice plots show this instead
             *plots.results_table(validation_only(rows), folder / "sweep_results.csv", folder / "sweep_results.md"),
         ]
         for path in paths:
@@ -425,8 +462,10 @@ def champion_lines(champions: dict[str, dict]) -> list[str]:
             f"its test/accuracy: {test:.3f}."
         )
         if champion["version"] is not None:
-            lines.append(f"  Registered as {champion['name']} version {champion['version']}, alias "
-                         f"champion: dlnet-predict models:/{champion['name']}@champion INPUT.csv")
+            lines.append(
+                f"  Registered as {champion['name']} version {champion['version']}, alias "
+                f"champion: dlnet-predict models:/{champion['name']}@champion INPUT.csv"
+            )
         elif champion["error"]:
             lines.append(f"  error: could not register it as {champion['name']}: {champion['error']}")
         else:
@@ -434,22 +473,31 @@ def champion_lines(champions: dict[str, dict]) -> list[str]:
     return lines
 
 
-def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
-           champions: dict[str, dict] | None = None, lost: list[str] | tuple[str, ...] = ()) -> str:
+def report(
+    rows: list[dict],
+    uri: str,
+    experiment_id: str,
+    parent_run_id: str,
+    champions: dict[str, dict] | None = None,
+    lost: list[str] | tuple[str, ...] = (),
+) -> str:
     """The table printed at the end of a sweep, best validation accuracy first, and where to look.
 
     Every run shows its validation metrics; the test accuracy is shown for the champion alone.
     `lost`: the runs whose worker died under them (ended FAILED by the controller)."""
-    from dlnet.plots import markdown_table
     import pandas as pd
+
+    from dlnet.plots import markdown_table
 
     diverged = sum(r["status"] == "FAILED" and r["run_id"] not in lost for r in rows)
     best = next((r for r in rows if not math.isnan(r["val/accuracy"])), None)
     killed = sum(r["status"] == "KILLED" for r in rows)
     pruned = sum(r["status"] == "PRUNED" for r in rows)
     lost_names = {r["run"] for r in rows if r["run_id"] in lost}
-    reran = sum(any(r["run"] == name and r["run_id"] not in lost and r["status"] != "RUNNING" for r in rows)
-                for name in lost_names)
+    reran = sum(
+        any(r["run"] == name and r["run_id"] not in lost and r["status"] != "RUNNING" for r in rows)
+        for name in lost_names
+    )
     columns = ["run", "epochs", "val/accuracy", "val/loss", "time/train_seconds", "status"]
     formats = {"val/accuracy": ".3f", "val/loss": ".4f", "time/train_seconds": ".2f"}
     if any("trial" in r for r in rows):  # a study: which trial each run was
@@ -458,9 +506,11 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
     lines = [
         "",
         f"Sweep finished: {len(rows)} runs, {len(rows) - diverged - killed - pruned - len(lost)} finished"
-        + (f", {pruned} pruned" if pruned else "") + f", {diverged} diverged"
+        + (f", {pruned} pruned" if pruned else "")
+        + f", {diverged} diverged"
         + (f", {killed} interrupted" if killed else "")
-        + (f", {len(lost)} lost with their worker ({reran} of those jobs ran again)" if lost else "") + ".",
+        + (f", {len(lost)} lost with their worker ({reran} of those jobs ran again)" if lost else "")
+        + ".",
         table,
         "",
         *champion_lines(champions or {}),
@@ -474,12 +524,13 @@ def report(rows: list[dict], uri: str, experiment_id: str, parent_run_id: str,
 def sweep_addresses(base: str, experiment_id: str, parent_run_id: str, best_run_id: str | None) -> list[str]:
     """Where to look in the UI: the sweep's runs table, its charts, and its best run."""
     view_id = ui_views.sweep_view_id(parent_run_id)
-    lines = [f"  runs:     {ui_views.view_url(base, experiment_id, view_id)}",
-             f"  charts:   {ui_views.view_url(base, experiment_id, view_id, charts=True)}"]
+    lines = [
+        f"  runs:     {ui_views.view_url(base, experiment_id, view_id)}",
+        f"  charts:   {ui_views.view_url(base, experiment_id, view_id, charts=True)}",
+    ]
     if best_run_id:
         lines.append(f"  best run: {ui_views.run_url(base, experiment_id, best_run_id)}")
     return lines
-
 
 
 # The params the runs page always shows as columns; the keys any sweep swept are added.

@@ -13,13 +13,14 @@ import os
 import socket
 import time
 import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import mlflow
-from mlflow.exceptions import MlflowException
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 # TrackingError (and TrackingUnreachableError, one of its kinds) live where code without mlflow can catch them.
@@ -81,7 +82,9 @@ def _creating_store(uri: str) -> Iterator[None]:
     if not db.parent.is_dir():
         raise TrackingError(f"the tracking store {uri}: the folder {db.parent} does not exist")
     if not os.access(db.parent, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
-        raise TrackingError(f"the tracking store {uri} is not writable: {db if db.exists() else db.parent} is read-only")
+        raise TrackingError(
+            f"the tracking store {uri} is not writable: {db if db.exists() else db.parent} is read-only"
+        )
     with open(db.parent / f"{db.name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -153,6 +156,7 @@ def ensure_experiment(uri: str, name: str, *, reap: bool = True) -> str:
 
 # --- who runs a run, and runs whose process died --------------------------------------------------
 
+
 def _started(pid: int) -> str | None:
     """When process `pid` started (its identity: a reused pid has another start time), or None if gone."""
     import psutil
@@ -166,8 +170,12 @@ def _started(pid: int) -> str | None:
 def process_tags() -> dict[str, str]:
     """This process: host name, pid and start time (nothing else about the machine or the user)."""
     pid = os.getpid()
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), PID_STARTED_TAG: _started(pid) or "",
-            HEARTBEAT_TAG: str(_now_ms())}
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(pid),
+        PID_STARTED_TAG: _started(pid) or "",
+        HEARTBEAT_TAG: str(_now_ms()),
+    }
 
 
 def dead_run_reason(tags: Mapping[str, str], now_ms: int | None = None) -> str | None:
@@ -181,7 +189,9 @@ def dead_run_reason(tags: Mapping[str, str], now_ms: int | None = None) -> str |
             return f"its process ended without ending the run (host {host}, pid {pid}{seen})"
         return None
     if beat and beat.isdigit() and now_ms - int(beat) > STALE_AFTER_SECONDS * 1000:
-        return f"no heartbeat from its process for over {STALE_AFTER_SECONDS // 60} minutes (host {host}, pid {pid}{seen})"
+        return (
+            f"no heartbeat from its process for over {STALE_AFTER_SECONDS // 60} minutes (host {host}, pid {pid}{seen})"
+        )
     return None
 
 
@@ -189,8 +199,9 @@ def reap_dead_runs(uri: str, experiment_id: str) -> list[tuple[str, str]]:
     """End FAILED, with the reason, every RUNNING run of the experiment whose process is gone."""
     mlflow_client = client(uri)
     with store_errors(uri, "looking for runs whose process died"):
-        running = mlflow_client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'",
-                                            max_results=5000)
+        running = mlflow_client.search_runs(
+            [experiment_id], filter_string="attributes.status = 'RUNNING'", max_results=5000
+        )
     ended = []
     for found in running:
         reason = dead_run_reason(found.data.tags)
@@ -245,7 +256,9 @@ class RunLogger:
         items = [Param(key, _as_param_value(value)) for key, value in params.items()]
         self.params.update((item.key, item.value) for item in items)
         for start in range(0, len(items), PARAMS_PER_CALL):
-            self._send("logging params", self._client.log_batch, self.run_id, params=items[start : start + PARAMS_PER_CALL])
+            self._send(
+                "logging params", self._client.log_batch, self.run_id, params=items[start : start + PARAMS_PER_CALL]
+            )
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         items = [RunTag(key, str(value)) for key, value in tags.items()]
@@ -268,8 +281,13 @@ class RunLogger:
         if time.monotonic() - self._last_beat > HEARTBEAT_SECONDS:  # the run's process is alive
             run_tags, self._last_beat = [*run_tags, RunTag(HEARTBEAT_TAG, str(_now_ms()))], time.monotonic()
         for start in range(0, max(len(pending), len(run_tags)), METRICS_PER_CALL):
-            self._send("logging metrics", self._client.log_batch, self.run_id,
-                       metrics=pending[start : start + METRICS_PER_CALL], tags=run_tags if start == 0 else [])
+            self._send(
+                "logging metrics",
+                self._client.log_batch,
+                self.run_id,
+                metrics=pending[start : start + METRICS_PER_CALL],
+                tags=run_tags if start == 0 else [],
+            )
 
     def log_metrics(self, values: Mapping[str, float], step: int = 0) -> None:
         timestamp = _now_ms()
@@ -285,7 +303,9 @@ class RunLogger:
             # MLflow warns that a local path matches two identical source types, and that
             # integer columns cannot hold NaN; neither applies to a finished, validated split.
             warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(frame, source=source, targets=targets, name=name, digest=digest[:36])
+            dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # a lazy submodule attribute
+                frame, source=source, targets=targets, name=name, digest=digest[:36]
+            )
             entity = dataset._to_mlflow_entity()
         inputs = [DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])]
 
@@ -396,8 +416,10 @@ def send_saved_run(uri: str, folder: Path) -> str:
             existing = None
         if existing is not None and existing.info.experiment_id == experiment_id:
             run_id, params_there = existing.info.run_id, set(existing.data.params)
-            last_step = {key: max((m.step for m in mlflow_client.get_metric_history(run_id, key)), default=0)
-                         for key in results.HISTORY_KEYS}
+            last_step = {
+                key: max((m.step for m in mlflow_client.get_metric_history(run_id, key)), default=0)
+                for key in results.HISTORY_KEYS
+            }
             artifacts_there = {a.path for a in mlflow_client.list_artifacts(run_id)}
         else:
             tags = {str(k): str(v) for k, v in saved["tags"].items()} | {"dlnet.synced_from": saved["run_id"]}
@@ -409,13 +431,18 @@ def send_saved_run(uri: str, folder: Path) -> str:
         logger = RunLogger(uri, run_id)
         logger.log_params({k: v for k, v in saved["params"].items() if k not in params_there})
         timestamp = _now_ms()
-        points = [Metric(key, value, timestamp, step) for key, series in results.read_history(folder).items()
-                  for step, value in series if step > last_step.get(key, 0)]
+        points = [
+            Metric(key, value, timestamp, step)
+            for key, series in results.read_history(folder).items()
+            for step, value in series
+            if step > last_step.get(key, 0)
+        ]
         for start in range(0, len(points), METRICS_PER_CALL):
             mlflow_client.log_batch(run_id, metrics=points[start : start + METRICS_PER_CALL])
         final = results.read_json(folder / "metrics.json")
-        mlflow_client.log_batch(run_id, metrics=[Metric(k, float(v), timestamp, int(saved["epochs_run"]))
-                                                 for k, v in final.items()])
+        mlflow_client.log_batch(
+            run_id, metrics=[Metric(k, float(v), timestamp, int(saved["epochs_run"])) for k, v in final.items()]
+        )
         for name in results.ARTIFACTS:
             if (folder / name).is_file() and name not in artifacts_there:
                 mlflow_client.log_artifact(run_id, str(folder / name))
@@ -429,6 +456,7 @@ def send_saved_run(uri: str, folder: Path) -> str:
 
 
 # --- sweeps -------------------------------------------------------------------------------------
+
 
 def start_parent_run(uri: str, experiment_id: str, run_name: str, tags: Mapping[str, Any]) -> str:
     """A sweep's parent run: created RUNNING in the controller, ended by `end_parent_run`."""
@@ -467,7 +495,9 @@ def parent_logger(uri: str, run_id: str) -> RunLogger:
 def child_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[Any]:
     """All runs nested under `parent_run_id`, oldest first."""
     found = client(uri).search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=50000,
+        [experiment_id],
+        filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
+        max_results=50000,
         order_by=["attributes.start_time ASC"],
     )
     return list(found)
@@ -476,7 +506,9 @@ def child_runs(uri: str, experiment_id: str, parent_run_id: str) -> list[Any]:
 def latest_sweep(uri: str, experiment_id: str) -> tuple[str, str] | None:
     """The (run id, name) of the experiment's most recent sweep parent run, if any."""
     found = client(uri).search_runs(
-        [experiment_id], filter_string="tags.`dlnet.sweep` = 'parent'", max_results=1,
+        [experiment_id],
+        filter_string="tags.`dlnet.sweep` = 'parent'",
+        max_results=1,
         order_by=["attributes.start_time DESC"],
     )
     return (found[0].info.run_id, found[0].info.run_name) if found else None
@@ -490,7 +522,9 @@ def download_artifacts(uri: str, run_id: str, path: str, destination: Path) -> P
 def best_child(uri: str, experiment_id: str, parent_run_id: str, metric: str = "val/accuracy") -> str | None:
     """The id of the sweep's run with the highest `metric`, if any run has it."""
     found = client(uri).search_runs(
-        [experiment_id], filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'", max_results=1,
+        [experiment_id],
+        filter_string=f"tags.`{PARENT_RUN_TAG}` = '{parent_run_id}'",
+        max_results=1,
         order_by=[f"metrics.`{metric}` DESC"],
     )
     return found[0].info.run_id if found and metric in found[0].data.metrics else None
@@ -499,7 +533,9 @@ def best_child(uri: str, experiment_id: str, parent_run_id: str, metric: str = "
 def sweep_parents(uri: str, experiment_id: str) -> list[dict[str, Any]]:
     """Every sweep parent run of the experiment (as `run_summary` dicts), newest first."""
     found = client(uri).search_runs(
-        [experiment_id], filter_string="tags.`dlnet.sweep` = 'parent'", max_results=50000,
+        [experiment_id],
+        filter_string="tags.`dlnet.sweep` = 'parent'",
+        max_results=50000,
         order_by=["attributes.start_time DESC"],
     )
     return [run_summary(run) for run in found]
@@ -520,4 +556,3 @@ def run_summary(found_run: Any) -> dict[str, Any]:
         "metrics": dict(data.metrics),
         "tags": dict(data.tags),
     }
-

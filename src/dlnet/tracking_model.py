@@ -27,9 +27,10 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -80,7 +81,6 @@ class DlnetPyfunc(PythonModel):
 def requirements() -> list[str]:
     """What loading the model needs, pinned to what trained it (stated, never inferred)."""
     import cloudpickle
-
     import yaml
 
     return [
@@ -103,7 +103,11 @@ def signature(model: RawModel) -> ModelSignature:
     """
     inputs: list[ColSpec | TensorSpec] = [ColSpec(AnyType(), name) for name in model.features]
     inputs.append(ColSpec("long", ID_COLUMN, required=False))
-    outputs: list[ColSpec | TensorSpec] = [ColSpec("long", ID_COLUMN, required=False), ColSpec("double", "probability"), ColSpec("long", "class")]
+    outputs: list[ColSpec | TensorSpec] = [
+        ColSpec("long", ID_COLUMN, required=False),
+        ColSpec("double", "probability"),
+        ColSpec("long", "class"),
+    ]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
 
@@ -148,9 +152,17 @@ def _tracking_uri(uri: str) -> Iterator[None]:
             os.environ["MLFLOW_TRACKING_URI"] = previous_env
 
 
-def log_model(uri: str, run_id: str, model: RawModel, example: pd.DataFrame, *, step: int = 0,
-              metrics: dict[str, float] | None = None, experiment_id: str | None = None,
-              params: dict[str, str] | None = None) -> str:
+def log_model(
+    uri: str,
+    run_id: str,
+    model: RawModel,
+    example: pd.DataFrame,
+    *,
+    step: int = 0,
+    metrics: dict[str, float] | None = None,
+    experiment_id: str | None = None,
+    params: dict[str, str] | None = None,
+) -> str:
     """Log `model` as the run's MLflow model `model` (at `step`); return its URI, models:/<model id>.
 
     What `mlflow.pyfunc.log_model(name="model")` does inside a run, from MLflow's public parts:
@@ -166,22 +178,33 @@ def log_model(uri: str, run_id: str, model: RawModel, example: pd.DataFrame, *, 
         run = client.get_run(run_id)
         experiment_id, params = run.info.experiment_id, dict(run.data.params)
     logged = client.create_logged_model(
-        experiment_id=experiment_id, name=MODEL_NAME, source_run_id=run_id,
-        params=params, tags={"dlnet.dataset": model.dataset}, model_type="dlnet-two-layer-net",
+        experiment_id=experiment_id,
+        name=MODEL_NAME,
+        source_run_id=run_id,
+        params=params,
+        tags={"dlnet.dataset": model.dataset},
+        model_type="dlnet-two-layer-net",
     )
     client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=step)])
     try:
         with tempfile.TemporaryDirectory(prefix="dlnet-model-") as scratch:
             folder = Path(scratch) / MODEL_NAME
-            described = Model(artifact_path=logged.artifact_location, run_id=run_id, model_id=logged.model_id,
-                              model_uuid=logged.model_id)
+            described = Model(
+                artifact_path=logged.artifact_location,
+                run_id=run_id,
+                model_id=logged.model_id,
+                model_uuid=logged.model_id,
+            )
             write_model(folder, model, example, mlflow_model=described)
             client.log_model_artifacts(logged.model_id, str(folder))
         if metrics:
             stamp = int(time.time() * 1000)
-            client.log_batch(run_id, metrics=[
-                Metric(key, float(value), stamp, step, model_id=logged.model_id) for key, value in metrics.items()
-            ])
+            client.log_batch(
+                run_id,
+                metrics=[
+                    Metric(key, float(value), stamp, step, model_id=logged.model_id) for key, value in metrics.items()
+                ],
+            )
     except BaseException:
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
         raise
@@ -200,9 +223,14 @@ def save_model(path: Path, model: RawModel, example: pd.DataFrame, *, mlflow_mod
             (code / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(PACKAGE_DIR / name, code / name)
         mlflow.pyfunc.save_model(
-            str(path), python_model=DlnetPyfunc(), artifacts={NETWORK_ARTIFACT: str(network)},
-            code_paths=[str(code)], signature=signature(model), input_example=example,
-            pip_requirements=requirements(), mlflow_model=mlflow_model,
+            str(path),
+            python_model=DlnetPyfunc(),
+            artifacts={NETWORK_ARTIFACT: str(network)},
+            code_paths=[str(code)],
+            signature=signature(model),
+            input_example=example,
+            pip_requirements=requirements(),
+            mlflow_model=mlflow_model,
         )
     return path
 
@@ -240,7 +268,7 @@ def write_model(path: Path, model: RawModel, example: pd.DataFrame, *, mlflow_mo
     mlmodel.utc_time_created = mlflow_model.utc_time_created
     mlmodel.flavors["python_function"]["artifacts"][NETWORK_ARTIFACT]["uri"] = str(network)
     if described.model_size_bytes is not None:  # what save_model counts: the folder before its code and environment
-        mlmodel.model_size_bytes = (described.model_size_bytes - _size(template / NETWORK_PATH) + _size(network))
+        mlmodel.model_size_bytes = described.model_size_bytes - _size(template / NETWORK_PATH) + _size(network)
     mlmodel.save(str(path / MLMODEL_FILE))
     return path
 
@@ -288,7 +316,9 @@ def register(uri: str, run_id: str, name: str, alias: str = CHAMPION_ALIAS) -> s
     if model_id is None:
         raise MlflowException(f"run {run_id} logged no model; only a FINISHED run has one")
     try:
-        client.create_registered_model(name, description="dlnet's two-layer network; raw rows in, malignant probability out")
+        client.create_registered_model(
+            name, description="dlnet's two-layer network; raw rows in, malignant probability out"
+        )
     except MlflowException as error:
         if error.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
             raise

@@ -73,8 +73,9 @@ def write_model(root: Path, result) -> None:
     with atomic_directory(root / MODEL_DIR) as folder:
         if result.model_uri is None:
             why = f"diverged ({result.reason})" if result.status == "FAILED" else "logged no model"
-            (folder / "NO_MODEL.txt").write_text(f"MLflow run {result.run_id} {why}: it has no model.\n",
-                                                 encoding="utf-8")
+            (folder / "NO_MODEL.txt").write_text(
+                f"MLflow run {result.run_id} {why}: it has no model.\n", encoding="utf-8"
+            )
         else:
             from dlnet import tracking_model
 
@@ -109,8 +110,15 @@ def main(argv: list[str] | None = None) -> int:
         except DataMismatchError:
             with tempfile.TemporaryDirectory(prefix="dlnet-data-") as scratch:
                 folder = build_for_this_run(root, params, Path(scratch))
-                result = run_job(params, root=root, source="dvc", on_history=history.append, data_folder=folder,
-                                 extra_tags={"dlnet.data.built_for_run": "true"}, output_dir=output_dir)
+                result = run_job(
+                    params,
+                    root=root,
+                    source="dvc",
+                    on_history=history.append,
+                    data_folder=folder,
+                    extra_tags={"dlnet.data.built_for_run": "true"},
+                    output_dir=output_dir,
+                )
     except INPUT_ERRORS + (DataError,) as error:
         print(f"error: {args.params}: {error}", file=sys.stderr)
         return exits.BAD_INPUT

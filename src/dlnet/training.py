@@ -145,7 +145,9 @@ def train(
     log_every = check_count(log_every, "log_every")
     seed = check_count(seed, "seed", minimum=0)
     if isinstance(divergence_factor, bool) or not isinstance(divergence_factor, Real) or not divergence_factor >= 1:
-        raise ValueError(f"divergence_factor must be a number >= 1 (inf turns the check off); got {divergence_factor!r}")
+        raise ValueError(
+            f"divergence_factor must be a number >= 1 (inf turns the check off); got {divergence_factor!r}"
+        )
     if callback is not None and not callable(callback):
         raise ValueError(f"callback must be callable or None; got {callback!r}")
     X = check_X(X, net.n_features, net.dtype, "X")
@@ -272,14 +274,33 @@ class _CompiledSteps:
         net = self.net
         order = self.order if self.full else self.rng.permutation(self.XT.shape[0])
         self.kernels.train_epoch(
-            net.W1, net.b1, net.W2, net.b2, self.XT, self.y, order, self.size, self.scale, self.last_scale,
-            self.Xb, self.XbT, self.Z1, self.dZ1, self.dZ2, self.dW1, self.db1, self.dW2, self.zero, self.one,
+            net.W1,
+            net.b1,
+            net.W2,
+            net.b2,
+            self.XT,
+            self.y,
+            order,
+            self.size,
+            self.scale,
+            self.last_scale,
+            self.Xb,
+            self.XbT,
+            self.Z1,
+            self.dZ1,
+            self.dZ2,
+            self.dW1,
+            self.db1,
+            self.dW2,
+            self.zero,
+            self.one,
         )
 
     def _loss(self, X, y) -> float:
         net, m = self.net, X.shape[1]
-        return self.kernels.mean_loss(net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1[:m], self.loss_Z2[:m],
-                                      self.zero)
+        return self.kernels.mean_loss(
+            net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1[:m], self.loss_Z2[:m], self.zero
+        )
 
     def train_loss(self) -> float:
         return self._loss(self.X, self.y)

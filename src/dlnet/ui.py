@@ -76,8 +76,9 @@ def _stop_server(process: subprocess.Popen) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The MLflow UI on the project's store.")
-    parser.add_argument("--store", default=None,
-                        help="tracking URI (default: MLFLOW_TRACKING_URI, else mlflow.db at the project root)")
+    parser.add_argument(
+        "--store", default=None, help="tracking URI (default: MLFLOW_TRACKING_URI, else mlflow.db at the project root)"
+    )
     parser.add_argument("--port", type=int, default=5000)
     parser.add_argument("--experiment", default="dlnet")
     args = parser.parse_args(argv)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 MODEL_TRAINING = "machine_learning"  # the UI's workflowType for classic model training
 

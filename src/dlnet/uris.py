@@ -84,8 +84,8 @@ def _reason(error: Exception, timeout: float) -> str:
 def _local_path(value: str) -> str | None:
     """The absolute file path inside `value` (a path, or a sqlite:/file: URI), if any."""
     for prefix in ("sqlite:///", "file://", ""):
-        if value.startswith(prefix) and value[len(prefix):].startswith("/"):
-            return value[len(prefix):]
+        if value.startswith(prefix) and value[len(prefix) :].startswith("/"):
+            return value[len(prefix) :]
     return None
 
 

@@ -114,7 +114,9 @@ def _parse_meta(shown: Path, raw: bytes, required: tuple[str, ...], fix: str) ->
     except UnicodeDecodeError as error:
         raise BadDataError(f"{shown}: not UTF-8 text (byte {error.start}); {fix}") from None
     except json.JSONDecodeError as error:
-        raise BadDataError(f"{shown}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}); {fix}") from None
+        raise BadDataError(
+            f"{shown}, line {error.lineno}, column {error.colno}: not valid JSON ({error.msg}); {fix}"
+        ) from None
     if not isinstance(meta, dict):
         raise BadDataError(f"{shown}: expected a JSON object; got {type(meta).__name__}; {fix}")
     missing = [key for key in required if key not in meta]
@@ -166,9 +168,14 @@ def _parse_rows(shown: Path, rows, columns: list[str], fix: str) -> pd.DataFrame
         line = rows.line_num
         if len(cells) != width:
             said = "an empty line" if not cells else f"{len(cells)} cells"
-            raise BadDataError(f"{shown}, line {line}: {said}; expected {width} ({','.join(columns)}): "
-                               f"a truncated or broken row; {fix}")
-        numbers = [_number(cell, shown, line, column, name, fix) for column, (cell, name) in enumerate(zip(cells, columns), 1)]
+            raise BadDataError(
+                f"{shown}, line {line}: {said}; expected {width} ({','.join(columns)}): "
+                f"a truncated or broken row; {fix}"
+            )
+        numbers = [
+            _number(cell, shown, line, column, name, fix)
+            for column, (cell, name) in enumerate(zip(cells, columns, strict=True), 1)
+        ]
         if not numbers[0].is_integer():
             raise BadDataError(located(shown, line, 1, "id", f"{cells[0]!r}; expected an integer sample id; {fix}"))
         if numbers[-1] not in (0.0, 1.0):
@@ -198,7 +205,9 @@ def read_parts(folder: str | os.PathLike[str], built_by: str) -> tuple[dict[str,
 
 
 def load_variant(
-    folder: str | os.PathLike[str], *, shown: str | os.PathLike[str] | None = None,
+    folder: str | os.PathLike[str],
+    *,
+    shown: str | os.PathLike[str] | None = None,
     rebuild: str = "rebuild it: run `dvc repro`",
 ) -> ScaledData:
     """Read a scaled folder once and check it: a :class:`ScaledData`, or a :class:`DataError`.
@@ -240,10 +249,15 @@ def _check_magnitudes(shown: Path, frame: pd.DataFrame, features: list[str], fix
     beyond = np.argwhere(np.abs(values) > MAX_SCALED_MAGNITUDE)
     if beyond.size:
         row, column = beyond[0]
-        raise BadDataError(located(
-            shown, int(row) + 2, int(column) + 2, features[column],
-            f"{float(values[row, column]):g} is not a scaled value (|x| > {MAX_SCALED_MAGNITUDE:g}); {fix}",
-        ))
+        raise BadDataError(
+            located(
+                shown,
+                int(row) + 2,
+                int(column) + 2,
+                features[column],
+                f"{float(values[row, column]):g} is not a scaled value (|x| > {MAX_SCALED_MAGNITUDE:g}); {fix}",
+            )
+        )
 
 
 def _check_training_set(shown: Path, frame: pd.DataFrame, label_names: Any, fix: str) -> None:
@@ -264,7 +278,9 @@ def _check_training_set(shown: Path, frame: pd.DataFrame, label_names: Any, fix:
 def _check_digests(shown: Path, files: dict[str, bytes], meta: dict[str, Any], fix: str) -> None:
     recorded = meta[DIGESTS_KEY]
     if not isinstance(recorded, dict):
-        raise BadDataError(f"{shown / META_FILE}: key {DIGESTS_KEY}: expected {{file: digest}}; got {recorded!r}; {fix}")
+        raise BadDataError(
+            f"{shown / META_FILE}: key {DIGESTS_KEY}: expected {{file: digest}}; got {recorded!r}; {fix}"
+        )
     for name in DIGESTED_FILES:
         if name not in recorded:
             raise BadDataError(f"{shown / META_FILE}: key {DIGESTS_KEY} records no digest of {name}; {fix}")

@@ -97,8 +97,10 @@ def read_original(path: str | Path, shown: object = None) -> pd.DataFrame:
                 f"({', '.join(name for name, _ in COLUMNS)})"
             )
 
-        def fail(column: int, expected: str) -> DataError:
-            return DataError(located(shown, number, column, COLUMNS[column - 1][0], f"{expected}; got {fields[column - 1]!r}"))
+        def fail(column: int, expected: str, number: int = number, fields: list[str] = fields) -> DataError:
+            return DataError(
+                located(shown, number, column, COLUMNS[column - 1][0], f"{expected}; got {fields[column - 1]!r}")
+            )
 
         sample_id = _integer(fields[0])
         if sample_id is None:

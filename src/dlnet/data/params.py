@@ -101,7 +101,9 @@ def data_params(params: dict[str, Any], source: object = "params.yaml") -> DataP
     raw = section.get("raw")
     if name == "original":
         if not isinstance(raw, str) or not raw.strip():
-            raise ParamsError(f"{source}: data.raw must be the path of the raw file for data.name=original; got {raw!r}")
+            raise ParamsError(
+                f"{source}: data.raw must be the path of the raw file for data.name=original; got {raw!r}"
+            )
     else:
         raw = None  # wdbc is read from scikit-learn's bundled copy
     missing = _choice(section, "data", "missing", MISSING, source)

@@ -21,8 +21,9 @@ gives), or the ``data.*`` keys of params.yaml. Then:
    parameters, the raw data's SHA-256, rows and class counts per part, imputed values).
 
 Relative paths (``data.raw``, ``--out``) are taken from the project root: the directory
-of the params file, or the current one with ``--data`` (DVC runs stages there). The output directory is replaced atomically: a failed run
-leaves nothing behind. Expected problems print ``error: ...`` and exit with status 2.
+of the params file, or the current one with ``--data`` (DVC runs stages there). The output
+directory is replaced atomically: a failed run leaves nothing behind. Expected problems print
+``error: ...`` and exit with status 2.
 """
 
 from __future__ import annotations
@@ -152,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out if args.out is not None else root / prepared_dir(params.variant)
         write_parts(out, parts, meta)
         sizes = ", ".join(f"{name} {meta['rows'][name]}" for name in PARTS)
-        print(f"prepare: {params.name} ({meta['rows_read']} rows read, {meta['rows_dropped']} dropped) -> {out}: {sizes}")
+        print(
+            f"prepare: {params.name} ({meta['rows_read']} rows read, {meta['rows_dropped']} dropped) -> {out}: {sizes}"
+        )
 
     return run_stage(stage)
 

@@ -152,7 +152,8 @@ def scale_meta(prepared_meta: dict[str, Any], method: str, scaled: dict[str, pd.
 
 
 def write_scaled(out: Path, scaled: dict[str, pd.DataFrame], scaler: Scaler, meta: dict[str, Any]) -> None:
-    """Write the scaled parts, scaler.json and meta.json (+ every other file's SHA-256), replacing ``out`` atomically."""
+    """Write the scaled parts, scaler.json and meta.json (+ every other file's SHA-256); ``out`` is replaced
+    atomically."""
     with atomic_directory(out) as tmp:
         for name, frame in scaled.items():
             frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
@@ -168,10 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--scale", type=Path, default=None, help="a scaling's file: conf/scale/<method>.yaml")
     source.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file (default: params.yaml)")
-    parser.add_argument("--in", dest="in_dir", type=Path, default=None,
-                        help=f"prepared data (default: {DEFAULT_IN}/<data.variant>)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"output directory (default: {DEFAULT_OUT}/<data.variant>-<scale.method>)")
+    parser.add_argument(
+        "--in", dest="in_dir", type=Path, default=None, help=f"prepared data (default: {DEFAULT_IN}/<data.variant>)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help=f"output directory (default: {DEFAULT_OUT}/<data.variant>-<scale.method>)",
+    )
     args = parser.parse_args(argv)
 
     def stage() -> None:
@@ -181,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             root, params = args.params.parent, load_params(args.params)
         method = scale_params(params, source=args.scale or args.params).method
         data_variant = str((params.get("data") or {}).get("variant") or "original")
-        parts, prepared_meta = read_prepared(args.in_dir if args.in_dir is not None else root / prepared_dir(data_variant))
+        parts, prepared_meta = read_prepared(
+            args.in_dir if args.in_dir is not None else root / prepared_dir(data_variant)
+        )
         scaled, scaler = scale_parts(parts, list(prepared_meta["features"]), method)
         meta = scale_meta(prepared_meta, method, scaled)
         default_out = scaled_dir(prepared_meta.get("variant", data_variant), method)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 # A pre-check composes every corner of the space; past this many it varies one key at a time.
 MAX_CORNERS = 256
@@ -100,8 +101,11 @@ def _dimension(line: str, override: Any) -> Dimension:
     if isinstance(value, RangeSweep) and not value.shuffle:
         values = list(override.sweep_iterator())
         if not values:
-            raise _error(line, f"the range is empty (start {value.start:g}, stop {value.stop:g}, step {value.step:g}; "
-                               "stop is excluded); expected start < stop for a positive step")
+            raise _error(
+                line,
+                f"the range is empty (start {value.start:g}, stop {value.stop:g}, step {value.step:g}; "
+                "stop is excluded); expected start < stop for a positive step",
+            )
         if log:
             raise _error(line, "log applies to interval(...) only, not to range(...)")
         low, high = min(values), max(values)
@@ -116,7 +120,9 @@ def _dimension(line: str, override: Any) -> Dimension:
         if len(set(choices)) != len(choices):
             raise _error(line, "a choice is listed twice")
         return Dimension(key, "category", choices=choices)
-    raise _error(line, "not a search expression this sweeper understands; expected interval(...), range(...) or choice(...)")
+    raise _error(
+        line, "not a search expression this sweeper understands; expected interval(...), range(...) or choice(...)"
+    )
 
 
 def parse_space(
@@ -152,8 +158,11 @@ def parse_space(
         else:
             fixed.append(line)
 
-    fixed_values = {override.get_key_element(): override.get_value_element_as_str()
-                    for _, (_, override) in chosen.items() if not override.is_sweep_override() and not override.is_delete()}
+    fixed_values = {
+        override.get_key_element(): override.get_value_element_as_str()
+        for _, (_, override) in chosen.items()
+        if not override.is_sweep_override() and not override.is_delete()
+    }
     for key, condition in (conditions or {}).items():
         other, sep, wanted = str(condition).partition("=")
         other, wanted = other.strip(), wanted.strip()
@@ -165,12 +174,16 @@ def parse_space(
             continue
         parent = dimensions.get(other)
         if not sep or parent is None or parent.kind != "category":
-            raise SearchSpaceError(f"hydra.sweeper.conditions.{key}={condition!r}: expected `other=value` where "
-                                   f"`other` is a searched choice (searched: {', '.join(dimensions) or 'none'})")
+            raise SearchSpaceError(
+                f"hydra.sweeper.conditions.{key}={condition!r}: expected `other=value` where "
+                f"`other` is a searched choice (searched: {', '.join(dimensions) or 'none'})"
+            )
         match = [c for c in parent.choices if override_value(c) == wanted]
         if not match:
-            raise SearchSpaceError(f"hydra.sweeper.conditions.{key}={condition!r}: {wanted!r} is not one of "
-                                   f"{other}'s choices ({', '.join(map(str, parent.choices))})")
+            raise SearchSpaceError(
+                f"hydra.sweeper.conditions.{key}={condition!r}: {wanted!r} is not one of "
+                f"{other}'s choices ({', '.join(map(str, parent.choices))})"
+            )
         dimensions[key] = Dimension(**{**dimensions[key].__dict__, "when": (other, match[0])})
     # A conditional key comes after the key it depends on: the trial knows that value first.
     ordered = sorted(dimensions.values(), key=lambda d: d.when is not None)
@@ -184,7 +197,10 @@ def corners(dimensions: Sequence[Dimension]) -> Iterator[dict[str, Any]]:
     count = math.prod(len(d.corners()) for d in dimensions) if dimensions else 1
     bases: Iterator[dict[str, Any]]
     if count <= MAX_CORNERS:
-        bases = (dict(zip((d.key for d in free), values)) for values in itertools.product(*(d.corners() for d in free)))
+        bases = (
+            dict(zip((d.key for d in free), values, strict=True))
+            for values in itertools.product(*(d.corners() for d in free))
+        )
     else:
         # Too many to compose: the low corner, then every other value of one key at a time.
         low = {d.key: d.corners()[0] for d in free}
@@ -192,4 +208,4 @@ def corners(dimensions: Sequence[Dimension]) -> Iterator[dict[str, Any]]:
     for base in bases:
         applying = [d for d in conditional if d.applies(base)]
         for values in itertools.product(*(d.corners() for d in applying)):
-            yield {**base, **dict(zip((d.key for d in applying), values))}
+            yield {**base, **dict(zip((d.key for d in applying), values, strict=True))}

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 DEFAULT_STORAGE_FILE = "optuna.db"
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler"}
@@ -47,7 +48,9 @@ def _build(kind: str, table: Mapping[str, str], node: Mapping[str, Any] | None, 
     options = dict(node or {})
     name = options.pop("name", next(iter(table)) if kind == "sampler" else "none")
     if name not in table:
-        raise SearchConfigError(f"hydra.sweeper.{kind}.name={name!r} is not allowed; expected one of: {', '.join(table)}")
+        raise SearchConfigError(
+            f"hydra.sweeper.{kind}.name={name!r} is not allowed; expected one of: {', '.join(table)}"
+        )
     options.update({k: v for k, v in extra.items() if k in options})
     try:
         return getattr(module, table[name])(**options)
@@ -61,8 +64,7 @@ def make_sampler(node: Mapping[str, Any] | None, *, trials_before: int = 0) -> A
     import optuna
 
     seed = (node or {}).get("seed")
-    return _build("sampler", SAMPLERS, node, optuna.samplers,
-                  seed=None if seed is None else int(seed) + trials_before)
+    return _build("sampler", SAMPLERS, node, optuna.samplers, seed=None if seed is None else int(seed) + trials_before)
 
 
 def make_pruner(node: Mapping[str, Any] | None) -> Any:
@@ -73,7 +75,9 @@ def make_pruner(node: Mapping[str, Any] | None) -> Any:
 
 def check_direction(direction: Any) -> Direction:
     if direction not in DIRECTIONS:
-        raise SearchConfigError(f"hydra.sweeper.direction={direction!r} is not allowed; expected one of: {', '.join(DIRECTIONS)}")
+        raise SearchConfigError(
+            f"hydra.sweeper.direction={direction!r} is not allowed; expected one of: {', '.join(DIRECTIONS)}"
+        )
     return direction
 
 
@@ -91,13 +95,17 @@ def open_study(name: str, url: str, direction: str, sampler: Mapping | None, pru
 
     quiet_optuna()
     study = optuna.create_study(
-        study_name=name, storage=open_storage(url), direction=check_direction(direction),
-        pruner=make_pruner(pruner), load_if_exists=True,
+        study_name=name,
+        storage=open_storage(url),
+        direction=check_direction(direction),
+        pruner=make_pruner(pruner),
+        load_if_exists=True,
     )
     if study.direction.name.lower() != direction:
         raise SearchConfigError(
             f"study {name!r} in {url} exists with direction {study.direction.name.lower()}, not {direction}: "
-            "choose another hydra.sweeper.study_name")
+            "choose another hydra.sweeper.study_name"
+        )
     study.sampler = make_sampler(sampler, trials_before=len(study.trials))
     return study
 
@@ -107,8 +115,10 @@ def summary(study: Any) -> dict[str, Any]:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in
-              (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    counts = {
+        state.name.lower(): sum(t.state == state for t in trials)
+        for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    }
     best = None
     if counts["complete"]:
         trial = study.best_trial

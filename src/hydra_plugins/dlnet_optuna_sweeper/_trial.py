@@ -8,7 +8,8 @@ config to whatever process or machine runs it.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 # Objectives a job knows at every logged epoch, so it can report them to the pruner.
 HISTORY_OBJECTIVES = ("val/loss", "train/loss")

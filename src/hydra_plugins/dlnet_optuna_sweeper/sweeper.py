@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
@@ -87,7 +88,8 @@ class OptunaSweeper(Sweeper):
         return launcher_parallelism(_plain(self.config.hydra.launcher) if self.config is not None else None)
 
     def sweep(self, arguments: list[str]) -> Any:
-        from . import _space as space, _study as studies
+        from . import _space as space
+        from . import _study as studies
 
         assert self.config is not None and self.launcher is not None
         dimensions, fixed = space.parse_space(self.params, arguments, self.conditions)
@@ -120,8 +122,10 @@ class OptunaSweeper(Sweeper):
             left -= len(trials)
 
         found = studies.summary(study)
-        OmegaConf.save(OmegaConf.create({"name": "optuna", "study_name": study.study_name, "storage": url, **found}),
-                       sweep_dir / "optimization_results.yaml")
+        OmegaConf.save(
+            OmegaConf.create({"name": "optuna", "study_name": study.study_name, "storage": url, **found}),
+            sweep_dir / "optimization_results.yaml",
+        )
         return returns
 
     def _overrides(self, trial: Any, dimensions: Sequence[Any], fixed: Sequence[str], url: str, name: str) -> list[str]:
@@ -148,7 +152,7 @@ class OptunaSweeper(Sweeper):
         from ._study import finite
 
         failed = []
-        for trial, result in zip(trials, results):
+        for trial, result in zip(trials, results, strict=True):
             if result.status != JobStatus.COMPLETED:
                 study.tell(trial, state=TrialState.FAIL)
                 failed.append(result)
