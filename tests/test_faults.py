@@ -101,7 +101,7 @@ def test_a_second_signal_during_the_clean_up_still_ends_the_run(built_project, t
     code, err = finish(process)
     assert code in (exits.INTERRUPTED, exits.TERMINATED), err
     (run,) = runs_of(uri)
-    assert run.info.status == "KILLED"
+    assert run.info.status == "KILLED", err
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])

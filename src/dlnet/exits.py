@@ -17,6 +17,7 @@ ends such runs later).
 from __future__ import annotations
 
 import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,13 +36,21 @@ class Terminated(KeyboardInterrupt):
 
 
 _stopping: list[int] = []  # the signals received; the first one stops the process
+_raised: list[bool] = []  # the stop was raised: later signals are only noted
+_held = [0]  # how many `signals_held` sections the main thread is in
 
 
 def _stop(signum: int, frame: object) -> None:
     _stopping.append(signum)
-    if len(_stopping) > 1:
+    if not _held[0]:
+        _raise_stop()
+
+
+def _raise_stop() -> None:
+    if _raised or not _stopping:
         return  # already stopping: let the clean-up end every run
-    raise Terminated("SIGTERM") if signum == signal.SIGTERM else KeyboardInterrupt()
+    _raised.append(True)
+    raise Terminated("SIGTERM") if _stopping[0] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def stop_cleanly_on_signals() -> None:
@@ -75,9 +84,19 @@ def interrupt_reason(interrupt: BaseException) -> str:
 
 @contextmanager
 def signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the duration; they are delivered when it ends."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    """Hold the stop back for the duration: a SIGINT or SIGTERM arriving meanwhile is raised when it ends.
+
+    Held in Python, not with the signal mask: a signal the interpreter has already taken in runs
+    its handler at the next bytecode, masked or not. Outside the main thread (where signal
+    handlers run) it holds nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _held[0] += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        _held[0] -= 1
+        if not _held[0]:
+            _raise_stop()

@@ -8,9 +8,11 @@ sweep's parent run when it is part of a sweep). Metrics go in batches: one
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -24,6 +26,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 # TrackingError (and TrackingUnreachableError, one of its kinds) live where code without mlflow can catch them.
+from dlnet.exits import signals_held
 from dlnet.uris import TrackingError, TrackingUnreachableError, check_reachable, redact  # noqa: F401 (re-exported)
 
 # MLflow 3's UI opens an experiment in its GenAI view unless it is marked as a
@@ -243,12 +246,18 @@ class RunLogger:
         # Set when the store failed during the run: nothing more is sent (training must not wait
         # on a store that is gone); the run's results are on disk instead (dlnet.results).
         self.offline: str | None = None
+        # A stop signal raised inside a SQLite write can strand that write's connection with the
+        # database's lock, and the run could then not be ended: such a write completes first,
+        # and the signal is handled right after it. (An HTTP request may be cut short: the server
+        # stays consistent, and a hung server must not hold Ctrl-C back.)
+        self._whole = signals_held if uri.startswith("sqlite") else contextlib.nullcontext
 
     def _send(self, what: str, call, *args: Any, **kwargs: Any) -> None:
         if self.offline:
             return
         try:
-            call(*args, **kwargs)
+            with self._whole():
+                call(*args, **kwargs)
         except Exception as error:  # MLflow, SQLAlchemy, requests: the store failed
             self.offline = f"{what}: {_first_line(error)}"
 
@@ -344,7 +353,7 @@ def run(
 
     While the run is being ended, a second Ctrl-C or SIGTERM waits until it is.
     """
-    from dlnet.exits import interrupt_reason, signals_held
+    from dlnet.exits import interrupt_reason
 
     mlflow_client = client(uri)
     all_tags = {str(k): str(v) for k, v in (tags or {}).items()} | process_tags()
@@ -392,8 +401,12 @@ def _end_quietly(logger: RunLogger, status: str, reason: str) -> None:
     try:
         logger._client.set_tag(logger.run_id, STATUS_REASON_TAG, reason[:5000])
         _end(logger._client, logger.run_id, status)
-    except Exception:
-        pass
+    except Exception as error:
+        print(
+            f"warning: run {logger.run_id} could not be ended {status} in {redact(logger.uri)} "
+            f"({_first_line(error)}); `dlnet-runs reap` ends it once its process is gone",
+            file=sys.stderr,
+        )
 
 
 def send_saved_run(uri: str, folder: Path) -> str:
