@@ -1038,7 +1038,8 @@ def _startup_md(startup: dict[str, Any]) -> str:
 
 
 INTRO = """\
-Measured by `make bench` (`python -m bench`), on the machine below, in one run. This file is
+Measured by `make bench` (`python -m bench`), on the machine below, each section in one run (a section
+measured apart from the rest, with `--only`, says when, at which commit and under which load). This file is
 generated: rerun the suite rather than editing it. The raw numbers are in `bench/latest.json`.
 
 How it is measured. The contenders of each comparison run in turns in one process (A B C D E,
@@ -1134,6 +1135,12 @@ def markdown(results: dict[str, Any]) -> str:
         if section is None:
             continue
         parts.append(title)
+        apart = section.get("measured_apart")
+        if apart and name != "training":  # training says so itself, with its own load
+            parts.append(
+                f"Measured apart from the other sections, on {apart['date']} at dlnet commit {apart['commit']}, "
+                f"load average (1, 5, 15 min) {', '.join(map(str, apart['load_at_start']))} at its start."
+            )
         if section["status"] != "ok":
             parts.append(f"Could not run: `{section['error']}`")
         else:

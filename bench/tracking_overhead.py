@@ -73,6 +73,7 @@ def _untracked(root: Path, config) -> Any:
         Y_val=va.Y,
         log_every=config.train.log_every,
         divergence_factor=config.train.divergence_factor,
+        engine=config.train.engine,  # the engine the tracked run uses: only the tracking differs
     )
     for split in (tr, va, te):
         classification_metrics(split.Y, net.predict_proba(split.X), config.model.threshold)
@@ -87,7 +88,7 @@ PARTS = (
     ("reading and checking the data (cells, digests)", "dlnet.job", ("check_data",)),
     ("config checks", "dlnet.job", ("validate", "_as_dict", "flatten")),
     ("lineage: git state and DVC digest", "dlnet.job", ("git_state", "dvc_digest")),
-    ("final metrics (scikit-learn)", "dlnet.metrics", ("classification_metrics", "confusion")),
+    ("final metrics", "dlnet.metrics", ("classification_metrics", "confusion")),
     ("plots (loss curve, confusion matrix)", "dlnet.plots", ("loss_curve", "confusion_matrix_plot")),
     ("MLflow: experiment, run start and end", "mlflow.tracking.MlflowClient", ("create_run", "set_terminated")),
     ("MLflow: experiment lookup", "dlnet.tracking", ("ensure_experiment",)),
