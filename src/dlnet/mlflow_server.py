@@ -80,14 +80,17 @@ class MlflowServer:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
+    def store_options(self) -> list[str]:
+        """Where the server keeps runs (and artifacts)."""
+        return ["--backend-store-uri", self.store_uri]
+
     def command(self) -> list[str]:
         return [
             sys.executable,
             "-m",
             "mlflow",
             "server",
-            "--backend-store-uri",
-            self.store_uri,
+            *self.store_options(),
             "--host",
             LOOPBACK,
             "--port",

@@ -53,22 +53,9 @@ class ProxiedMlflowServer(MlflowServer):
         super().__init__(database_uri, startup_timeout=START_TIMEOUT, **options)
         self.artifacts = artifacts
 
-    def command(self) -> list[str]:
-        return [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--artifacts-destination",
-            str(self.artifacts),
-            "--serve-artifacts",
-            "--host",
-            LOOPBACK,
-            "--port",
-            str(self.port),
-            "--workers",
-            "1",
-        ]
+    def store_options(self) -> list[str]:
+        # The database URI comes from the environment (below), not the command line.
+        return ["--artifacts-destination", str(self.artifacts), "--serve-artifacts"]
 
     def environment(self) -> dict[str, str]:
         return {**server_env(), "MLFLOW_BACKEND_STORE_URI": self.store_uri}

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
 from dlnet import ui_views
 from dlnet.lineage import project_root
+from dlnet.mlflow_server import stop_group
 
 HOST = "127.0.0.1"
 # uvicorn (mlflow ui's server) without its access log: one line per request floods the console.
@@ -58,20 +58,7 @@ def serve(command: list[str], env: dict[str, str]) -> int:
         print("\nMLflow UI stopped.", flush=True)
         return 0
     finally:
-        _stop_server(process)
-
-
-def _stop_server(process: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group, SIGKILL if it is still there after 20 s."""
-    for sig, wait in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
+        stop_group(process, grace=20)
 
 
 def main(argv: list[str] | None = None) -> int:
