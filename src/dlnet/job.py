@@ -7,6 +7,7 @@ evaluate, and record everything in MLflow.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import yaml
@@ -90,9 +91,8 @@ def run_name(config: Config, swept: Iterable[str] = ()) -> str:
 
 
 def _as_dict(config: Config) -> dict[str, Any]:
-    from omegaconf import OmegaConf
-
-    return cast(dict[str, Any], OmegaConf.to_container(OmegaConf.structured(config)))
+    """The config as nested plain dicts (a fresh copy each time)."""
+    return dataclasses.asdict(config)
 
 
 def data_dir(config: Config) -> Path:
@@ -309,7 +309,7 @@ def _train_and_log(
     """Train on `data`, evaluate, save the results in `saved`, then send them through `logger` with the
     packaged model; return the history, the final metrics, why `on_history` stopped the training (None
     if it did not) and the model's URI (None if there is none)."""
-    from dlnet import plots
+    from dlnet import drawing, plots
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
@@ -369,6 +369,29 @@ def _train_and_log(
         if bar is not None:
             bar.close()
 
+    # The figures first: they are drawn (dlnet.drawing) while the rest is written and sent.
+    figures = [
+        drawing.draw(
+            plots.loss_curve,
+            history.epochs,
+            history.train_loss,
+            history.val_loss if has_val else None,
+            saved / "loss_curve.png",
+            title=name,
+            log_scale=config.tracking.loss_plot_scale == "log",
+        )
+    ]
+    if not history.diverged:
+        shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
+        figures.append(
+            drawing.draw(
+                plots.confusion_matrix_plot,
+                confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
+                saved / "confusion_matrix.png",
+                title=f"{name} ({shown})",
+            )
+        )
+
     final: dict[str, float] = {"epochs_run": history.epochs_run, "time/train_seconds": history.seconds}
     if not history.diverged:
         threshold = config.model.threshold
@@ -380,34 +403,19 @@ def _train_and_log(
                 scores = classification_metrics(split.Y, net.predict_proba(split.X), threshold)
                 final.update({f"{part}/{key}": value for key, value in scores.items()})
 
-    # Everything on disk first: a store that fails from here on loses nothing.
+    # Everything on disk first (the figures by the end): a store that fails from here on loses nothing.
     saved.mkdir(parents=True, exist_ok=True)
     results.write_history(saved, history.epochs, history.train_loss, history.val_loss if has_val else None)
     results.write_json(saved / "metrics.json", final)
     (saved / "config.yaml").write_text(redact(yaml.safe_dump(resolved, sort_keys=False)))
     if not history.diverged:  # a diverged net's weights may be NaN or inf: not worth keeping
         np.savez(saved / "weights.npz", allow_pickle=False, **net.params)  # TwoLayerNet(params=...) takes them back
-    plots.loss_curve(
-        history.epochs,
-        history.train_loss,
-        history.val_loss if has_val else None,
-        saved / "loss_curve.png",
-        title=name,
-        log_scale=config.tracking.loss_plot_scale == "log",
-    )
-    if not history.diverged:
-        shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
-        plots.confusion_matrix_plot(
-            confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
-            saved / "confusion_matrix.png",
-            title=f"{name} ({shown})",
-        )
     # the scaler read with the data, not data/scaled's file now: a rebuild may have replaced it
     (saved / "scaler.json").write_bytes(data.scaler_bytes)
 
     logger.flush(tags={"dlnet.engine": history.engine})  # the history's last points, with the engine that ran
     for artifact in results.ARTIFACTS:
-        if (saved / artifact).is_file():
+        if not artifact.endswith(".png") and (saved / artifact).is_file():
             logger.log_artifact(saved / artifact)
     stopped = stop_reasons[-1] if history.stopped_early and not history.diverged else None
     model_uri = None
@@ -428,6 +436,8 @@ def _train_and_log(
         )
     else:
         logger.log_metrics(finite, step=history.epochs_run)
+    for figure in figures:  # on disk before the run ends, as every other result
+        logger.log_artifact(figure.wait())
     if history.diverged:
         logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
         logger.fail(f"diverged: {history.reason}")

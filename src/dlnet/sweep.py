@@ -24,7 +24,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlnet import compose_once, ui_views
+from dlnet import compose_once, drawing, ui_views
 from dlnet.compose_once import ComposeOnce
 from dlnet.shipping import DATA_RUN_ENV
 from dlnet.uris import TrackingUnreachableError, portable_params, redact
@@ -35,6 +35,8 @@ TRACKING_URI_ENV = "DLNET_SWEEP_TRACKING_URI"
 LOST_REASON = "lost: its worker (the job's process or its Ray node) died before the run ended"
 # Launchers whose jobs run on this machine, in the project: nothing needs shipping.
 LOCAL_LAUNCHERS = ("BasicLauncher", "JoblibLauncher")
+# Hydra's basic launcher runs the jobs one after another in the sweep's own process.
+IN_PROCESS_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 SHORT_KEYS = {"optim.lr": "lr", "model.hidden_units": "h", "batch": "batch"}
 
 
@@ -141,10 +143,14 @@ class MlflowSweep(Callback):
         self.varying: list[str] = []
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "hydra.launcher._target_") == IN_PROCESS_LAUNCHER:
+            drawing.start()  # the jobs run in this process: their figures are drawn beside them
         # Hydra turns a callback's exception into a warning and goes on with the jobs;
         # a sweep that cannot be set up must stop here instead, before any job starts.
+        started = False
         try:
             self._start(config)
+            started = True
         except SweepError as error:
             print(f"error: {error}", file=sys.stderr)
             raise SystemExit(2) from None
@@ -158,6 +164,9 @@ class MlflowSweep(Callback):
                 f"error: the sweep could not be set up: {type(error).__name__}: {redact(str(error))}", file=sys.stderr
             )
             raise SystemExit(1) from None
+        finally:
+            if not started:
+                drawing.stop()
 
     def _start(self, config: DictConfig) -> None:
         from dlnet import search, tracking
@@ -264,6 +273,7 @@ class MlflowSweep(Callback):
 
                 print(search.log_study(uri, parent_run_id, self.study, rows), flush=True)
         finally:
+            drawing.stop()
             compose_once.uninstall(GlobalHydra.instance().config_loader())
             tracking.end_parent_run(uri, parent_run_id, "FINISHED")
             for key in (PARENT_RUN_ENV, SWEPT_KEYS_ENV, TRACKING_URI_ENV, DATA_RUN_ENV):

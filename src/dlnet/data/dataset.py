@@ -14,7 +14,9 @@ is a :class:`DataError` naming the file, line and column.
 
 from __future__ import annotations
 
+import copy
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -219,6 +221,46 @@ def load_variant(
     """
     folder = Path(folder)
     shown = Path(shown) if shown is not None else folder
+    signature = _signature(folder)
+    if signature is not None and signature in _checked:
+        return _copy(_checked[signature])
+    data = _load_variant(folder, shown, rebuild)
+    if signature is not None and signature == _signature(folder):  # unchanged while it was read
+        _checked.clear()  # one variant kept: a sweep's jobs mostly read the same one, one after another
+        _checked[signature] = _copy(data)
+    return data
+
+
+# What load_variant read and checked last, by the folder's signature (see _signature).
+_checked: dict[tuple, ScaledData] = {}
+
+
+def _signature(folder: Path) -> tuple | None:
+    """The folder and, for each file load_variant reads, its inode, size and modification time
+    (nanoseconds): a rebuild or an edit changes it. None when a file cannot be seen (then the read
+    reports why). A sweep reads one variant for every job and for its pre-check; read once, checked
+    once, it costs ~15 ms less each time."""
+    try:
+        stats = [(folder / name).stat() for name in (META_FILE, *DIGESTED_FILES)]
+    except OSError:
+        return None
+    return (str(folder.resolve()), *((s.st_ino, s.st_size, s.st_mtime_ns) for s in stats))
+
+
+def _copy(data: ScaledData) -> ScaledData:
+    """A copy a run may change without changing what the next run reads."""
+    return ScaledData(
+        splits={
+            part: dataclasses.replace(split, X=split.X.copy(), Y=split.Y.copy(), ids=split.ids.copy())
+            for part, split in data.splits.items()
+        },
+        meta=copy.deepcopy(data.meta),
+        files=dict(data.files),
+        frames={part: frame.copy() for part, frame in data.frames.items()},
+    )
+
+
+def _load_variant(folder: Path, shown: Path, rebuild: str) -> ScaledData:
     files = _read_files(folder, shown, [META_FILE, *DIGESTED_FILES], rebuild)
     meta = _parse_meta(shown / META_FILE, files[META_FILE], SCALED_META_KEYS, rebuild)
     features = list(meta["features"])
