@@ -42,7 +42,7 @@ def test_without_a_worker_figures_are_drawn_in_this_process(tmp_path):
 def test_the_worker_draws_the_same_files_in_another_process(worker, tmp_path):
     assert worker_pid() != os.getpid()
     here = plots.loss_curve(EPOCHS, TRAIN, VAL, tmp_path / "here.png", title="run", log_scale=True)
-    there = drawing.draw(plots.loss_curve, EPOCHS, TRAIN, VAL, tmp_path / "there.png", title="run", log_scale=True)
+    there = drawing.draw("loss_curve", EPOCHS, TRAIN, VAL, tmp_path / "there.png", title="run", log_scale=True)
     assert there.wait().read_bytes() == here.read_bytes()
     here = plots.confusion_matrix_plot([[60, 3], [2, 40]], tmp_path / "cm_here.png", title="run (val)")
     there = drawing.draw(plots.confusion_matrix_plot, [[60, 3], [2, 40]], tmp_path / "cm_there.png", title="run (val)")

@@ -1,4 +1,4 @@
-"""Tests for dlnet.plots: every figure is a readable PNG, edge cases draw, tables sort."""
+"""Tests for dlnet.plots and dlnet.tables: every figure is a readable PNG, edge cases draw, tables sort."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from matplotlib import image as mpimg
 
-from dlnet import plots
+from dlnet import plots, tables
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -209,13 +209,13 @@ def test_results_table_sorting_and_content(tmp_path):
         _result("missing", None, status="FAILED"),
         _result("worst", 0.5, seconds=None),
     ]
-    csv_path, md_path = plots.results_table(rows, tmp_path / "out" / "results.csv", tmp_path / "out" / "results.md")
+    csv_path, md_path = tables.results_table(rows, tmp_path / "out" / "results.csv", tmp_path / "out" / "results.md")
     assert csv_path == tmp_path / "out" / "results.csv" and md_path == tmp_path / "out" / "results.md"
 
     df = pd.read_csv(csv_path)
     assert list(df["run"]) == ["best", "mid", "worst", "failed", "missing"]
     # val/loss is shown only when the rows have it
-    assert list(df.columns[:10]) == [c for c in plots.RESULT_COLUMNS if c != "val/loss"][:10]
+    assert list(df.columns[:10]) == [c for c in tables.RESULT_COLUMNS if c != "val/loss"][:10]
     assert "run_id" in df.columns
     assert df["val/accuracy"].iloc[0] == pytest.approx(0.995)
     assert df["time/train_seconds"].iloc[0] == pytest.approx(1.23)
@@ -233,21 +233,21 @@ def test_results_table_sorting_and_content(tmp_path):
 
 def test_results_table_without_test_metrics_with_val_loss(tmp_path):
     rows = [{k: v for k, v in _result("a", 0.9, **{"val/loss": 0.12345}).items() if k != "test/accuracy"}]
-    _, md_path = plots.results_table(rows, tmp_path / "r.csv", tmp_path / "r.md")
+    _, md_path = tables.results_table(rows, tmp_path / "r.csv", tmp_path / "r.md")
     header, _, line = md_path.read_text(encoding="utf-8").strip().splitlines()
     assert "test" not in header and "| val/accuracy | val/loss |" in header
     assert "| 0.900 | 0.1235 |" in line
 
 
 def test_results_table_empty(tmp_path):
-    csv_path, md_path = plots.results_table([], tmp_path / "r.csv", tmp_path / "r.md")
+    csv_path, md_path = tables.results_table([], tmp_path / "r.csv", tmp_path / "r.md")
     assert pd.read_csv(csv_path).empty
     assert len(md_path.read_text(encoding="utf-8").strip().splitlines()) == 2
 
 
 def test_markdown_table_formats_and_escapes():
     df = pd.DataFrame({"name": ["a|b", "c"], "x": [1.5, math.nan], "n": [1, 2]})
-    text = plots.markdown_table(df, formats={"x": ".2f"})
+    text = tables.markdown_table(df, formats={"x": ".2f"})
     assert text.splitlines() == [
         "| name | x | n |",
         "|:---|---:|---:|",

@@ -53,22 +53,23 @@ def start() -> None:
     _pool.append(pool)
 
 
-def stop() -> None:
-    """Stop the worker after what it is drawing; a no-op without one."""
+def stop(wait: bool = True) -> None:
+    """Stop the worker after what it is drawing (without `wait`, return at once and let it end
+    meanwhile); a no-op without one."""
     while _pool:
-        _pool.pop().shutdown(wait=True, cancel_futures=True)
+        _pool.pop().shutdown(wait=wait, cancel_futures=True)
     _ready.clear()
 
 
 class Drawing:
     """A figure being drawn: `wait()` returns its path, or raises what drawing it raised."""
 
-    def __init__(self, function: Callable[..., Path], args: tuple, kwargs: dict[str, Any]) -> None:
-        self.function, self.args, self.kwargs = function, args, kwargs
+    def __init__(self, figure: str | Callable[..., Path], args: tuple, kwargs: dict[str, Any]) -> None:
+        self.figure, self.args, self.kwargs = figure, args, kwargs
         self.future: Future | None = None
         if _pool and _ready[0].done() and _ready[0].exception() is None:
             try:
-                self.future = _pool[0].submit(function, *args, **kwargs)
+                self.future = _pool[0].submit(_draw, figure, args, kwargs)
             except RuntimeError:  # BrokenProcessPool, or shut down: draw here
                 self.future = None
 
@@ -78,10 +79,19 @@ class Drawing:
                 return self.future.result(timeout=WAIT_SECONDS)
             except (BrokenProcessPool, TimeoutError):
                 pass  # the worker died or is stuck: draw here instead
-        return self.function(*self.args, **self.kwargs)
+        return _draw(self.figure, self.args, self.kwargs)
 
 
-def draw(function: Callable[..., Path], *args: Any, **kwargs: Any) -> Drawing:
-    """`function(*args, **kwargs)` (a dlnet.plots function), drawn in the worker when it is ready,
-    else in this process when the result's `wait()` is called, which gives the path written."""
-    return Drawing(function, args, kwargs)
+def draw(figure: str | Callable[..., Path], *args: Any, **kwargs: Any) -> Drawing:
+    """`figure(*args, **kwargs)`, drawn in the worker when it is ready, else in this process when
+    the result's `wait()` is called, which gives the path written. `figure` names a function of
+    dlnet.plots (so that this process need not import matplotlib), or is a picklable function."""
+    return Drawing(figure, args, kwargs)
+
+
+def _draw(figure: str | Callable[..., Path], args: tuple, kwargs: dict[str, Any]) -> Path:
+    if isinstance(figure, str):
+        from dlnet import plots
+
+        return getattr(plots, figure)(*args, **kwargs)
+    return figure(*args, **kwargs)

@@ -309,7 +309,7 @@ def _train_and_log(
     """Train on `data`, evaluate, save the results in `saved`, then send them through `logger` with the
     packaged model; return the history, the final metrics, why `on_history` stopped the training (None
     if it did not) and the model's URI (None if there is none)."""
-    from dlnet import drawing, plots
+    from dlnet import drawing
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
@@ -372,7 +372,7 @@ def _train_and_log(
     # The figures first: they are drawn (dlnet.drawing) while the rest is written and sent.
     figures = [
         drawing.draw(
-            plots.loss_curve,
+            "loss_curve",
             history.epochs,
             history.train_loss,
             history.val_loss if has_val else None,
@@ -385,7 +385,7 @@ def _train_and_log(
         shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
         figures.append(
             drawing.draw(
-                plots.confusion_matrix_plot,
+                "confusion_matrix_plot",
                 confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
                 saved / "confusion_matrix.png",
                 title=f"{name} ({shown})",

@@ -265,6 +265,7 @@ class MlflowSweep(Callback):
             rows, curves = collect(uri, experiment_id, parent_run_id)
             champions = crown(uri, parent_run_id, rows, register=self.register)
             log_sweep_report(uri, parent_run_id, rows, curves, heatmap=self.study is None)
+            drawing.stop(wait=False)  # nothing more to draw: it ends while the report is finished
             save_sweep_view(uri, experiment_id, parent_run_id, self.view_name, self.varying)
             save_runs_view(uri, experiment_id)
             print(report(rows, uri, experiment_id, parent_run_id, champions, lost=lost), flush=True)
@@ -388,31 +389,33 @@ def collect(uri: str, experiment_id: str, parent_run_id: str) -> tuple[list[dict
 
 def log_sweep_report(uri: str, parent_run_id: str, rows: list[dict], curves: list[dict], heatmap: bool = True) -> None:
     """The sweep's plots and results table, as artifacts of the parent run."""
-    from dlnet import plots, tracking
+    from dlnet import tables, tracking
 
-    parent = tracking.parent_logger(uri, parent_run_id)
-    finished = [r for r in rows if r["status"] == "FINISHED"]
-    best = finished[0] if finished else None
-    diverged = sum(r["status"] == "FAILED" for r in rows)
-    summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": diverged}
-    if best is not None and not math.isnan(best["val/accuracy"]):
-        summary["sweep/best_val_accuracy"] = best["val/accuracy"]
-        parent.set_tags({"dlnet.sweep.best_run": f"{best['run']} ({best['run_id']})"})
-    parent.log_metrics(summary)
-    if not rows:
-        return
     with tempfile.TemporaryDirectory(prefix="dlnet-sweep-") as scratch:
         folder = Path(scratch)
-        paths = [
-            plots.sweep_val_loss_overlay(curves, folder / "sweep_val_loss.png", title="validation loss, every run"),
-            *(
-                [plots.sweep_accuracy_heatmaps(rows, folder / "sweep_val_accuracy.png", title="validation accuracy")]
-                if heatmap
-                else []
-            ),  # a study's values are continuous: its slice plots show this instead
-            *plots.results_table(validation_only(rows), folder / "sweep_results.csv", folder / "sweep_results.md"),
-        ]
-        for path in paths:
+        # The figures are drawn (dlnet.drawing) while the rest of the report is made and sent.
+        figures = []
+        if rows:
+            overlay = folder / "sweep_val_loss.png"
+            figures.append(drawing.draw("sweep_val_loss_overlay", curves, overlay, title="validation loss, every run"))
+            if heatmap:  # a study's values are continuous: its slice plots show this instead
+                heat = folder / "sweep_val_accuracy.png"
+                figures.append(drawing.draw("sweep_accuracy_heatmaps", rows, heat, title="validation accuracy"))
+        parent = tracking.parent_logger(uri, parent_run_id)
+        finished = [r for r in rows if r["status"] == "FINISHED"]
+        best = finished[0] if finished else None
+        diverged = sum(r["status"] == "FAILED" for r in rows)
+        summary = {"sweep/runs": len(rows), "sweep/finished": len(finished), "sweep/diverged": diverged}
+        if best is not None and not math.isnan(best["val/accuracy"]):
+            summary["sweep/best_val_accuracy"] = best["val/accuracy"]
+            parent.set_tags({"dlnet.sweep.best_run": f"{best['run']} ({best['run_id']})"})
+        parent.log_metrics(summary)
+        if not rows:
+            return
+        table_files = tables.results_table(
+            validation_only(rows), folder / "sweep_results.csv", folder / "sweep_results.md"
+        )
+        for path in [*(figure.wait() for figure in figures), *table_files]:
             parent.log_artifact(path)
 
 
@@ -497,7 +500,7 @@ def report(
     `lost`: the runs whose worker died under them (ended FAILED by the controller)."""
     import pandas as pd
 
-    from dlnet.plots import markdown_table
+    from dlnet.tables import markdown_table
 
     diverged = sum(r["status"] == "FAILED" and r["run_id"] not in lost for r in rows)
     best = next((r for r in rows if not math.isnan(r["val/accuracy"])), None)
