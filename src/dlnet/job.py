@@ -434,6 +434,7 @@ def _train_and_log(
             experiment_id=logger.experiment_id,
             params=logger.params,
         )
+        logger.remember(finite, step=history.epochs_run)
     else:
         logger.log_metrics(finite, step=history.epochs_run)
     for figure in figures:  # on disk before the run ends, as every other result
