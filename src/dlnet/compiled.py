@@ -5,34 +5,43 @@ place, of the net's dtype (float64 or float32):
 
     W1  (hidden, n_features)     b1  (hidden, 1)     W2  (1, hidden)     b2  (1, 1)
 
-The data is sample-major here, so that one sample is one contiguous row:
+The data, as in network.py, and the epoch's order of the samples:
 
-    XT  (m, n_features)   X transposed         y  (m,)   the labels 0/1
-    order (m,)            the epoch's sample order: rng.permutation(m), or 0..m-1 for full batch
+    X   (n_features, m)   y  (m,)   the labels 0/1
+    order (m,)            rng.permutation(m), as batching.py draws it (none for the full batch)
 
-One batch of b samples is order[start:start+b], as in batching.py, gathered into scratch arrays
-allocated once per run and reused by every batch. They hold network.py's arrays for the batch,
-samples as columns, so that the inner loops run over the batch's samples (vector instructions):
+Mini-batches (`batch_epoch`, also the full batch): the epoch first gathers its samples in shuffled
+order, XP[:, p] = X[:, order[p]] and yP[p] = y[order[p]], so that batch after batch is a contiguous
+slice XP[:, start:start+b], as batching.py cuts order. The loops run over a batch's samples
+(contiguous, so they compile to vector instructions), in a scratch allocated once per run:
 
-    Xb (n_features, b)   XbT (b, n_features)   Z1, dZ1 (hidden, b)   dZ2 (b,)
-    dW1 (hidden, n_features)   db1 (hidden,)   dW2 (hidden,)
+    Z1 (hidden, b)   dZ1 (b,)   dZ2 (b,)   (Z2 is built in dZ2)
 
-For each batch, exactly as `TwoLayerNet._step_unchecked`:
+For each batch, as `TwoLayerNet._step_unchecked`:
 
     Z1 = W1·Xb + b1     A1 = ReLU(Z1)     Z2 = W2·A1 + b2     Yh = σ(Z2)
     dZ2 = (Yh - y)·(lr/b)          (lr folded in, so every gradient comes out times lr)
     dW2 = Σ dZ2·A1    db2 = Σ dZ2    dZ1 = W2ᵀ·dZ2 · (Z1 > 0)    dW1 = Σ dZ1·xᵀ    db1 = Σ dZ1
-    W1 -= dW1   b1 -= db1   W2 -= dW2   b2 -= db2     (every gradient taken before any update)
+    W1 -= dW1   b1 -= db1   W2 -= dW2   b2 -= db2     (every gradient taken before its update)
 
-Only the order of the additions inside a sum differs from NumPy's (BLAS blocks its sums, these
-loops add one term after another), so the numbers agree to rounding, not to the last bit. The
-loss on a whole set (`mean_loss`) is the network's formula, compiled too: after every epoch it
+The backward pass goes one hidden unit at a time: unit j's gradients need W2[0, j] as the forward
+pass used it and no other unit's parameters, so its row of W1, b1[j] and W2[0, j] are updated as
+soon as they are known, and no gradient array is kept.
+
+Only the order of the additions inside a sum differs from NumPy's, as BLAS's own order differs
+from a loop's: the mini-batch and loss kernels are compiled with fastmath "reassoc" only (see
+SUMS_REORDERED), so that a sum over the batch's samples runs as a few vector partial sums, and
+Z1 starts from b1. The numbers agree to rounding, not to the last bit (tests/test_compiled.py:
+1e-12 relative over 20 epochs in float64). The stochastic epoch (`sample_epoch`, data sample-major
+XT (m, n_features), one sample a row) has no sum to reorder: one term per gradient.
+
+The loss on a whole set (`mean_loss`) is the network's formula, compiled too: after every epoch it
 would otherwise cost a dozen NumPy calls.
 
 Scalars come in the net's dtype (`scale`, `zero`, `one`), and every sum starts from `zero`, so float32
 arithmetic stays float32 as it does in NumPy. The functions are compiled on first use and cached
 on disk (`cache=True`): a machine compiles them once, later processes load them. The helpers are
-inlined into `train_epoch` (a call passing a dozen arrays costs more than a sample's arithmetic).
+inlined into the epoch kernels (a call passing a dozen arrays costs more than a sample's arithmetic).
 Importing this module imports Numba; `training.compiled_kernels()` says why when it cannot.
 """
 
@@ -54,8 +63,8 @@ if not numba.config.CACHE_DIR:  # type: ignore[attr-defined]  # set from the env
 
 
 # The mini-batch and loss kernels let LLVM reorder the additions inside a sum ("reassoc"): a sum
-# over the batch's samples then runs as a few vector partial sums. It assumes nothing of NaN or
-# inf, which must behave as in NumPy (the divergence stop), as "nnan", "ninf" or "afn" would.
+# over the batch's samples then runs as a few vector partial sums. Unlike "nnan", "ninf" or
+# "afn", it assumes nothing of NaN or inf, which must behave as in NumPy (the divergence stop).
 # Not "contract" either (a multiply and an add fused, rounded once): with lr = 40 a diverging
 # mini-batch run amplifies that rounding past 1e-12 within its first epoch.
 SUMS_REORDERED = {"reassoc"}
@@ -89,14 +98,13 @@ def _forward_unit(W1, b1, W2, j, X, start, stop, z1, Z2, zero):
     bias = b1[j, 0]
     for t in range(count):
         z1[t] = bias
-    k = 0
-    while k + 4 <= n_features:
+    quads = n_features // 4 * 4  # the features taken four at a time, then the rest one by one
+    for k in range(0, quads, 4):
         w0, w1, w2, w3 = W1[j, k], W1[j, k + 1], W1[j, k + 2], W1[j, k + 3]
         x0, x1, x2, x3 = X[k, start:stop], X[k + 1, start:stop], X[k + 2, start:stop], X[k + 3, start:stop]
         for t in range(count):
             z1[t] = z1[t] + w0 * x0[t] + w1 * x1[t] + w2 * x2[t] + w3 * x3[t]
-        k += 4
-    for k in range(k, n_features):
+    for k in range(quads, n_features):
         w, x = W1[j, k], X[k, start:stop]
         for t in range(count):
             z1[t] += w * x[t]
@@ -133,8 +141,8 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
             dZ1[t] = g if z1[t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
             db1 += dZ1[t]
         # dW1[j, k] = Σ dZ1·Xb[k]: four features per pass over dZ1, as in the forward pass.
-        k = 0
-        while k + 4 <= n_features:
+        quads = n_features // 4 * 4
+        for k in range(0, quads, 4):
             x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
             s0 = s1 = s2 = s3 = zero
             for t in range(b):
@@ -146,8 +154,7 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
             W1[j, k + 1] -= s1
             W1[j, k + 2] -= s2
             W1[j, k + 3] -= s3
-            k += 4
-        for k in range(k, n_features):
+        for k in range(quads, n_features):
             x = XP[k, start:stop]
             s0 = zero
             for t in range(b):
@@ -223,7 +230,7 @@ CHUNK = 512
 @njit(cache=True, fastmath=SUMS_REORDERED)
 def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
     """The mean cross-entropy on X (features, m) with labels y (m,), as network.py's `_mean_bce`:
-    per sample log1p(e) + (max(Z2, 0) - y·Z2) with e = e^-|Z2|, every term >= 0. Scratch Z1 (m,), Z2 (m,).
+    per sample log1p(e) + (max(Z2, 0) - y·Z2) with e = e^-|Z2|, every term >= 0. Scratch Z1, Z2 (>= m,).
 
     The forward pass runs one hidden unit at a time over all the samples (`_forward_unit`). The
     sum runs in float64 whatever the net's dtype. Σ log1p(e) is taken as log1p(q) with

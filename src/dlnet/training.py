@@ -241,9 +241,11 @@ class _NumpySteps:
 class _CompiledSteps:
     """The same epochs as compiled loops (dlnet.compiled), on the network's own arrays, in place.
 
-    Draws the same shuffles as `Batches` (one rng.permutation per epoch, none for full batch).
-    The losses come from the same formula as the network's, compiled too (`mean_loss`). Every work
-    array is allocated here, once per run: an epoch allocates nothing but its shuffled order.
+    Draws the same shuffles as `Batches`: rng.permutation(m) per epoch (none for full batch), done
+    here as rng.shuffle of 0..m-1 in a reused array, which draws the same numbers (NumPy's
+    permutation is arange and shuffle). The losses come from the same formula as the network's,
+    compiled too (`mean_loss`). Every work array is allocated here, once per run: an epoch
+    allocates nothing.
     """
 
     def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
@@ -257,6 +259,8 @@ class _CompiledSteps:
         self.XT = np.ascontiguousarray(X.T) if size == 1 else None
         self.X_val = None if X_val is None else np.ascontiguousarray(X_val)
         self.y_val = None if Y_val is None else np.ascontiguousarray(Y_val[0])
+        # The epoch's order of the samples (m,): reset to 0..m-1, then shuffled.
+        self.identity, self.order = np.arange(m, dtype=np.int64), np.arange(m, dtype=np.int64)
         # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
         dtype = net.dtype.type
         self.zero, self.one = dtype(0), dtype(1)
@@ -267,16 +271,16 @@ class _CompiledSteps:
         self.XP, self.yP = (self.X, self.y) if self.full else (np.empty_like(self.X), np.empty_like(self.y))
         self.Z1 = np.empty((hidden, size), net.dtype)
         self.dZ1, self.dZ2 = np.empty(size, net.dtype), np.empty(size, net.dtype)
-        # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set, (m,).
+        # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set (the larger set's rows).
         rows = max(m, 0 if X_val is None else X_val.shape[1])
         self.loss_Z1, self.loss_Z2 = np.empty(rows, net.dtype), np.empty(rows, net.dtype)
 
     def epoch(self) -> None:
-        net = self.net
-        # No shuffle for the full batch: its order never changes.
-        order = None if self.full else self.rng.permutation(self.y.shape[0])
+        net, order = self.net, self.order
+        if not self.full:  # the full batch's order never changes
+            np.copyto(order, self.identity)
+            self.rng.shuffle(order)
         if self.size == 1:  # stochastic, or a "full batch" of one sample
-            order = np.zeros(1, np.int64) if order is None else order
             self.kernels.sample_epoch(
                 net.W1, net.b1, net.W2, net.b2, self.XT, self.y, order, self.scale, self.Z1, self.zero, self.one
             )
@@ -288,7 +292,7 @@ class _CompiledSteps:
             net.b2,
             self.X,
             self.y,
-            order,
+            None if self.full else order,
             self.XP,
             self.yP,
             self.size,
@@ -302,10 +306,8 @@ class _CompiledSteps:
         )
 
     def _loss(self, X, y) -> float:
-        net, m = self.net, X.shape[1]
-        return self.kernels.mean_loss(
-            net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1[:m], self.loss_Z2[:m], self.zero
-        )
+        net = self.net
+        return self.kernels.mean_loss(net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1, self.loss_Z2, self.zero)
 
     def train_loss(self) -> float:
         return self._loss(self.X, self.y)
