@@ -1,12 +1,13 @@
 """train.engine=compiled: the same numbers as the NumPy engine, and a real sweep that uses it.
 
-The compiled loops add the terms of each sum one after another where BLAS blocks them, so the two
-engines agree to rounding, not bit for bit. The bars: float64 loss histories and final weights
-within 1e-12 (relative) over 20 epochs and 1e-9 over the default 500 (measured: at most 1e-14 and
-2e-13). float32 to its own precision, 2^29 times coarser (the float64 bars scaled so would be 5e-4
-and 0.5): within 1e-5 over 20 epochs and 5e-2 over 500 (measured: 1.6e-6 here; over 500 epochs
-3.6e-3 here and 1.1e-2 on the article's min-max data: 500 × 409 shuffled float32 updates, each
-rounded 2^29 times more coarsely, carry the two paths a few per cent apart in the loss).
+The compiled loops add the terms of each sum in another order than BLAS does (the mini-batch sums
+as vector partial sums), so the two engines agree to rounding, not bit for bit. The bars: float64
+loss histories and final weights within 1e-12 (relative) over 20 epochs and 1e-9 over the default
+500 (measured: at most 5e-15 and 3e-14). float32 to its own precision, 2^29 times coarser (the
+float64 bars scaled so would be 5e-4 and 0.5): within 1e-5 over 20 epochs and 5e-2 over 500
+(measured: 2.2e-6 here; over 500 epochs 8.2e-3 here and 1.1e-2 on the article's min-max data:
+500 × 409 shuffled float32 updates, each rounded 2^29 times more coarsely, carry the two paths a
+few per cent apart in the loss).
 The largest differences seen are reported by `make bench` (BENCHMARKS.md, section 1).
 """
 

@@ -5,34 +5,43 @@ place, of the net's dtype (float64 or float32):
 
     W1  (hidden, n_features)     b1  (hidden, 1)     W2  (1, hidden)     b2  (1, 1)
 
-The data is sample-major here, so that one sample is one contiguous row:
+The data, as in network.py, and the epoch's order of the samples:
 
-    XT  (m, n_features)   X transposed         y  (m,)   the labels 0/1
-    order (m,)            the epoch's sample order: rng.permutation(m), or 0..m-1 for full batch
+    X   (n_features, m)   y  (m,)   the labels 0/1
+    order (m,)            rng.permutation(m), as batching.py draws it (none for the full batch)
 
-One batch of b samples is order[start:start+b], as in batching.py, gathered into scratch arrays
-allocated once per run and reused by every batch. They hold network.py's arrays for the batch,
-samples as columns, so that the inner loops run over the batch's samples (vector instructions):
+Mini-batches (`batch_epoch`, also the full batch): the epoch first gathers its samples in shuffled
+order, XP[:, p] = X[:, order[p]] and yP[p] = y[order[p]], so that batch after batch is a contiguous
+slice XP[:, start:start+b], as batching.py cuts order. The loops run over a batch's samples
+(contiguous, so they compile to vector instructions), in a scratch allocated once per run:
 
-    Xb (n_features, b)   XbT (b, n_features)   Z1, dZ1 (hidden, b)   dZ2 (b,)
-    dW1 (hidden, n_features)   db1 (hidden,)   dW2 (hidden,)
+    Z1 (hidden, b)   dZ1 (b,)   dZ2 (b,)   (Z2 is built in dZ2)
 
-For each batch, exactly as `TwoLayerNet._step_unchecked`:
+For each batch, as `TwoLayerNet._step_unchecked`:
 
     Z1 = W1·Xb + b1     A1 = ReLU(Z1)     Z2 = W2·A1 + b2     Yh = σ(Z2)
     dZ2 = (Yh - y)·(lr/b)          (lr folded in, so every gradient comes out times lr)
     dW2 = Σ dZ2·A1    db2 = Σ dZ2    dZ1 = W2ᵀ·dZ2 · (Z1 > 0)    dW1 = Σ dZ1·xᵀ    db1 = Σ dZ1
-    W1 -= dW1   b1 -= db1   W2 -= dW2   b2 -= db2     (every gradient taken before any update)
+    W1 -= dW1   b1 -= db1   W2 -= dW2   b2 -= db2     (every gradient taken before its update)
 
-Only the order of the additions inside a sum differs from NumPy's (BLAS blocks its sums, these
-loops add one term after another), so the numbers agree to rounding, not to the last bit. The
-loss on a whole set (`mean_loss`) is the network's formula, compiled too: after every epoch it
+The backward pass goes one hidden unit at a time: unit j's gradients need W2[0, j] as the forward
+pass used it and no other unit's parameters, so its row of W1, b1[j] and W2[0, j] are updated as
+soon as they are known, and no gradient array is kept.
+
+Only the order of the additions inside a sum differs from NumPy's, as BLAS's own order differs
+from a loop's: the mini-batch and loss kernels are compiled with fastmath "reassoc" only (see
+SUMS_REORDERED), so that a sum over the batch's samples runs as a few vector partial sums, and
+Z1 starts from b1. The numbers agree to rounding, not to the last bit (tests/test_compiled.py:
+1e-12 relative over 20 epochs in float64). The stochastic epoch (`sample_epoch`, data sample-major
+XT (m, n_features), one sample a row) has no sum to reorder: one term per gradient.
+
+The loss on a whole set (`mean_loss`) is the network's formula, compiled too: after every epoch it
 would otherwise cost a dozen NumPy calls.
 
 Scalars come in the net's dtype (`scale`, `zero`, `one`), and every sum starts from `zero`, so float32
 arithmetic stays float32 as it does in NumPy. The functions are compiled on first use and cached
 on disk (`cache=True`): a machine compiles them once, later processes load them. The helpers are
-inlined into `train_epoch` (a call passing a dozen arrays costs more than a sample's arithmetic).
+inlined into the epoch kernels (a call passing a dozen arrays costs more than a sample's arithmetic).
 Importing this module imports Numba; `training.compiled_kernels()` says why when it cannot.
 """
 
@@ -53,6 +62,14 @@ if not numba.config.CACHE_DIR:  # type: ignore[attr-defined]  # set from the env
     )
 
 
+# The mini-batch and loss kernels let LLVM reorder the additions inside a sum ("reassoc"): a sum
+# over the batch's samples then runs as a few vector partial sums. Unlike "nnan", "ninf" or
+# "afn", it assumes nothing of NaN or inf, which must behave as in NumPy (the divergence stop).
+# Not "contract" either (a multiply and an add fused, rounded once): with lr = 40 a diverging
+# mini-batch run amplifies that rounding past 1e-12 within its first epoch.
+SUMS_REORDERED = {"reassoc"}
+
+
 @njit(cache=True, inline="always")
 def _relu(z, zero):
     """max(z, 0); NaN stays NaN, as in np.maximum."""
@@ -69,62 +86,135 @@ def _sigmoid(Z2, zero, one):
 
 
 @njit(cache=True, inline="always")
-def _forward_unit(W1, b1, W2, j, X, count, z1, Z2, zero):
-    """Hidden unit j on the first `count` columns of X (features, ...): its row of Z1 into z1, and
-    its term W2[0, j]·ReLU(z1) added to Z2. The inner loops run over the samples, contiguous in X,
-    so they compile to vector instructions; each sum adds its terms in order (over k, then j)."""
+def _forward_unit(W1, b1, W2, j, X, start, stop, z1, Z2, zero):
+    """Hidden unit j on the samples X[:, start:stop] (X is (features, m)): its row of Z1 into
+    z1[:stop-start], and its term W2[0, j]·ReLU(z1) added to Z2[:stop-start].
+
+    The loops run over the samples, contiguous in X, so they compile to vector instructions. The
+    features come four at a time: one pass over z1 per four features instead of one per feature
+    (each pass loads and stores z1; the batches are short, so the passes' own cost counts too)."""
+    n_features = W1.shape[1]
+    count = stop - start
+    bias = b1[j, 0]
     for t in range(count):
-        z1[t] = zero
-    for k in range(W1.shape[1]):
-        w, x = W1[j, k], X[k]
+        z1[t] = bias
+    quads = n_features // 4 * 4  # the features taken four at a time, then the rest one by one
+    for k in range(0, quads, 4):
+        w0, w1, w2, w3 = W1[j, k], W1[j, k + 1], W1[j, k + 2], W1[j, k + 3]
+        x0, x1, x2, x3 = X[k, start:stop], X[k + 1, start:stop], X[k + 2, start:stop], X[k + 3, start:stop]
+        for t in range(count):
+            z1[t] = z1[t] + w0 * x0[t] + w1 * x1[t] + w2 * x2[t] + w3 * x3[t]
+    for k in range(quads, n_features):
+        w, x = W1[j, k], X[k, start:stop]
         for t in range(count):
             z1[t] += w * x[t]
+    w = W2[0, j]
     for t in range(count):
-        z1[t] += b1[j, 0]
-        Z2[t] += W2[0, j] * _relu(z1[t], zero)
+        Z2[t] += w * _relu(z1[t], zero)
 
 
 @njit(cache=True, inline="always")
-def _step(W1, b1, W2, b2, XT, y, order, start, b, scale, Xb, XbT, Z1, dZ1, dZ2, dW1, db1, dW2, zero, one):
-    """One gradient-descent step on the batch of samples order[start:start+b]; scale = lr / b."""
+def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
+    """One gradient-descent step on the batch XP[:, start:start+b], labels yP[start:start+b];
+    scale = lr / b."""
     hidden, n_features = W1.shape
-    # The batch, gathered through the shuffled order.
-    for t in range(b):
-        i = order[start + t]
-        for k in range(n_features):
-            Xb[k, t] = XbT[t, k] = XT[i, k]
+    stop = start + b
     # Forward: Z1 = W1·Xb + b1, A1 = ReLU(Z1) (recomputed from Z1 where needed), Z2 = W2·A1 + b2 (in dZ2).
     for t in range(b):
         dZ2[t] = zero
     for j in range(hidden):
-        _forward_unit(W1, b1, W2, j, Xb, b, Z1[j], dZ2, zero)
+        _forward_unit(W1, b1, W2, j, XP, start, stop, Z1[j], dZ2, zero)
     # dLoss/dZ2 times lr, and db2.
     db2 = zero
     for t in range(b):
-        dZ2[t] = (_sigmoid(dZ2[t] + b2[0, 0], zero, one) - y[order[start + t]]) * scale
+        dZ2[t] = (_sigmoid(dZ2[t] + b2[0, 0], zero, one) - yP[start + t]) * scale
         db2 += dZ2[t]
-    # Backward: every gradient before any update (dZ1 needs W2 as the forward pass used it).
+    # Backward, one hidden unit at a time, every sum over the batch's samples. Unit j's gradients
+    # need W2[0, j] as the forward pass used it and no other unit's parameters: its update follows.
     for j in range(hidden):
-        dW2[j] = zero
-        db1[j] = zero
-        for k in range(n_features):
-            dW1[j, k] = zero
-    for t in range(b):
-        for j in range(hidden):
-            dW2[j] += dZ2[t] * _relu(Z1[j, t], zero)
-            g = W2[0, j] * dZ2[t]
-            dZ1[j, t] = g if Z1[j, t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
-            db1[j] += dZ1[j, t]
-        for j in range(hidden):
-            for k in range(n_features):
-                dW1[j, k] += dZ1[j, t] * XbT[t, k]
-    # Update.
-    for j in range(hidden):
-        for k in range(n_features):
-            W1[j, k] -= dW1[j, k]
-        b1[j, 0] -= db1[j]
-        W2[0, j] -= dW2[j]
+        z1, w2 = Z1[j], W2[0, j]
+        dW2 = zero
+        db1 = zero
+        for t in range(b):
+            dW2 += dZ2[t] * _relu(z1[t], zero)
+            g = w2 * dZ2[t]
+            dZ1[t] = g if z1[t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
+            db1 += dZ1[t]
+        # dW1[j, k] = Σ dZ1·Xb[k]: eight features per pass over dZ1 while eight are left, then
+        # four, then one. Each sum ends in an addition across vector lanes, which costs about as
+        # much as a pass over 32 samples: the more sums a pass carries, the fewer such endings.
+        k = 0
+        while k + 8 <= n_features:
+            x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
+            x4, x5, x6, x7 = XP[k + 4, start:stop], XP[k + 5, start:stop], XP[k + 6, start:stop], XP[k + 7, start:stop]
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+            for t in range(b):
+                d = dZ1[t]
+                s0 += d * x0[t]
+                s1 += d * x1[t]
+                s2 += d * x2[t]
+                s3 += d * x3[t]
+                s4 += d * x4[t]
+                s5 += d * x5[t]
+                s6 += d * x6[t]
+                s7 += d * x7[t]
+            W1[j, k] -= s0
+            W1[j, k + 1] -= s1
+            W1[j, k + 2] -= s2
+            W1[j, k + 3] -= s3
+            W1[j, k + 4] -= s4
+            W1[j, k + 5] -= s5
+            W1[j, k + 6] -= s6
+            W1[j, k + 7] -= s7
+            k += 8
+        if k + 4 <= n_features:
+            x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
+            s0 = s1 = s2 = s3 = zero
+            for t in range(b):
+                d = dZ1[t]
+                s0 += d * x0[t]
+                s1 += d * x1[t]
+                s2 += d * x2[t]
+                s3 += d * x3[t]
+            W1[j, k] -= s0
+            W1[j, k + 1] -= s1
+            W1[j, k + 2] -= s2
+            W1[j, k + 3] -= s3
+            k += 4
+        while k < n_features:
+            x0 = XP[k, start:stop]
+            s0 = zero
+            for t in range(b):
+                s0 += dZ1[t] * x0[t]
+            W1[j, k] -= s0
+            k += 1
+        b1[j, 0] -= db1
+        W2[0, j] = w2 - dW2
     b2[0, 0] -= db2
+
+
+@njit(cache=True, fastmath=SUMS_REORDERED)
+def batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one):
+    """One epoch of mini-batches (or the full batch): order[0:batch_size], then the next batch_size
+    samples of order, ... in turn.
+
+    The epoch's samples are first gathered in their shuffled order, XP[:, p] = X[:, order[p]] and
+    yP[p] = y[order[p]], so that every batch is a contiguous slice of XP. For the full batch the
+    order never changes: pass order = None and XP, yP = X, y.
+    `scale` = lr / batch_size and `last_scale` = lr / (size of the last batch), in the net's dtype.
+    Scratch, reused by every batch: Z1 (hidden, batch_size), dZ1 and dZ2 (batch_size,).
+    """
+    m = y.shape[0]
+    if order is not None:
+        for k in range(X.shape[0]):
+            x, xp = X[k], XP[k]
+            for p in range(m):
+                xp[p] = x[order[p]]
+        for p in range(m):
+            yP[p] = y[order[p]]
+    for start in range(0, m, batch_size):
+        b = min(batch_size, m - start)
+        _step(W1, b1, W2, b2, XP, yP, start, b, scale if b == batch_size else last_scale, Z1, dZ1, dZ2, zero, one)
 
 
 @njit(cache=True, inline="always")
@@ -152,61 +242,39 @@ def _sample_step(W1, b1, W2, b2, XT, y, i, lr, Z1, zero, one):
 
 
 @njit(cache=True)
-def train_epoch(
-    W1, b1, W2, b2, XT, y, order, batch_size, scale, last_scale, Xb, XbT, Z1, dZ1, dZ2, dW1, db1, dW2, zero, one
-):
-    """One epoch: the batches order[0:batch_size], order[batch_size:2·batch_size], ... in turn.
-
-    `scale` = lr / batch_size and `last_scale` = lr / (size of the last batch), in the net's dtype.
-    Scratch, reused by every batch: Xb (features, batch_size), XbT (batch_size, features), Z1 and
-    dZ1 (hidden, batch_size), dZ2 (batch_size,), dW1 (hidden, features), db1 and dW2 (hidden,).
-    """
-    m = order.shape[0]
-    if batch_size == 1:
-        for t in range(m):
-            _sample_step(W1, b1, W2, b2, XT, y, order[t], scale, Z1, zero, one)
-        return
-    for start in range(0, m, batch_size):
-        b = min(batch_size, m - start)
-        _step(
-            W1,
-            b1,
-            W2,
-            b2,
-            XT,
-            y,
-            order,
-            start,
-            b,
-            scale if b == batch_size else last_scale,
-            Xb,
-            XbT,
-            Z1,
-            dZ1,
-            dZ2,
-            dW1,
-            db1,
-            dW2,
-            zero,
-            one,
-        )
+def sample_epoch(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one):
+    """One epoch of stochastic steps, one sample at a time in the shuffled order; scratch Z1 (hidden, 1).
+    No sum is reordered here: each gradient has a single term."""
+    for t in range(order.shape[0]):
+        _sample_step(W1, b1, W2, b2, XT, y, order[t], lr, Z1, zero, one)
 
 
-@njit(cache=True)
+# A log1p(e) per sample costs more than the sample's forward pass: the loss takes one log per
+# chunk of samples instead, of the product of their (1 + e), each factor in (1, 2]. CHUNK keeps
+# that product below 2^CHUNK, far from overflow.
+CHUNK = 512
+
+
+@njit(cache=True, fastmath=SUMS_REORDERED)
 def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
     """The mean cross-entropy on X (features, m) with labels y (m,), as network.py's `_mean_bce`:
-    per sample log1p(e^-|Z2|) + (max(Z2, 0) - y·Z2), every term >= 0. Scratch Z1 (m,), Z2 (m,).
+    per sample log1p(e) + (max(Z2, 0) - y·Z2) with e = e^-|Z2|, every term >= 0. Scratch Z1, Z2 (>= m,).
 
     The forward pass runs one hidden unit at a time over all the samples (`_forward_unit`). The
-    sum runs in float64 whatever the net's dtype.
+    sum runs in float64 whatever the net's dtype. Σ log1p(e) is taken as log1p(q) with
+    1 + q = Π(1 + e), q updated as q + e·(1 + q): q keeps every digit of a small sum, as log1p does.
     """
     m = X.shape[1]
     for i in range(m):
         Z2[i] = zero
     for j in range(W1.shape[0]):
-        _forward_unit(W1, b1, W2, j, X, m, Z1, Z2, zero)
+        _forward_unit(W1, b1, W2, j, X, 0, m, Z1, Z2, zero)
     total = 0.0
-    for i in range(m):
-        z = Z2[i] + b2[0, 0]
-        total += math.log1p(math.exp(-abs(z))) + (_relu(z, zero) - y[i] * z)
+    for start in range(0, m, CHUNK):
+        q = 0.0
+        for i in range(start, min(start + CHUNK, m)):
+            z = Z2[i] + b2[0, 0]
+            q += math.exp(-abs(z)) * (1.0 + q)
+            total += _relu(z, zero) - y[i] * z
+        total += math.log1p(q)
     return total / m

@@ -241,66 +241,73 @@ class _NumpySteps:
 class _CompiledSteps:
     """The same epochs as compiled loops (dlnet.compiled), on the network's own arrays, in place.
 
-    Draws the same shuffles as `Batches` (one rng.permutation per epoch, none for full batch).
-    The losses come from the same formula as the network's, compiled too (`mean_loss`). Every work
-    array is allocated here, once per run: an epoch allocates nothing but its shuffled order.
+    Draws the same shuffles as `Batches`: rng.permutation(m) per epoch (none for full batch), done
+    here as rng.shuffle of 0..m-1 in a reused array, which draws the same numbers (NumPy's
+    permutation is arange and shuffle). The losses come from the same formula as the network's,
+    compiled too (`mean_loss`). Every work array is allocated here, once per run: an epoch
+    allocates nothing.
     """
 
     def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
         self.kernels = compiled_kernels()
-        self.net, self.X, self.X_val, self.rng = net, X, X_val, rng
+        self.net, self.rng = net, rng
         m = X.shape[1]
         self.size = size = resolve_batch_size(strategy, batch_size, m)
         self.full = strategy == "full"
-        # Sample-major copy XT (m, features), one sample a row; labels y (m,).
-        self.XT, self.y = np.ascontiguousarray(X.T), np.ascontiguousarray(Y[0])
+        # Contiguous copies: X (features, m), labels y (m,); for stochastic steps XT (m, features).
+        self.X, self.y = np.ascontiguousarray(X), np.ascontiguousarray(Y[0])
+        self.XT = np.ascontiguousarray(X.T) if size == 1 else None
+        self.X_val = None if X_val is None else np.ascontiguousarray(X_val)
         self.y_val = None if Y_val is None else np.ascontiguousarray(Y_val[0])
-        self.order = np.arange(m, dtype=np.int64)  # the full batch's fixed order
+        # The epoch's order of the samples (m,): reset to 0..m-1, then shuffled.
+        self.identity, self.order = np.arange(m, dtype=np.int64), np.arange(m, dtype=np.int64)
         # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
         dtype = net.dtype.type
         self.zero, self.one = dtype(0), dtype(1)
         self.scale, self.last_scale = dtype(lr / size), dtype(lr / (m - (m - 1) // size * size))
-        hidden, n_features = net.W1.shape
-        self.Xb, self.XbT = np.empty((n_features, size), net.dtype), np.empty((size, n_features), net.dtype)
-        self.Z1, self.dZ1 = np.empty((hidden, size), net.dtype), np.empty((hidden, size), net.dtype)
-        self.dZ2 = np.empty(size, net.dtype)
-        self.dW1 = np.empty((hidden, n_features), net.dtype)
-        self.db1, self.dW2 = np.empty(hidden, net.dtype), np.empty(hidden, net.dtype)
-        # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set, (m,).
+        hidden = net.W1.shape[0]
+        # The epoch's samples in shuffled order (the full batch uses X and y as they are), and
+        # the scratch of one batch: Z1 (hidden, size), dZ1 and dZ2 (size,).
+        self.XP, self.yP = (self.X, self.y) if self.full else (np.empty_like(self.X), np.empty_like(self.y))
+        self.Z1 = np.empty((hidden, size), net.dtype)
+        self.dZ1, self.dZ2 = np.empty(size, net.dtype), np.empty(size, net.dtype)
+        # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set (the larger set's rows).
         rows = max(m, 0 if X_val is None else X_val.shape[1])
         self.loss_Z1, self.loss_Z2 = np.empty(rows, net.dtype), np.empty(rows, net.dtype)
 
     def epoch(self) -> None:
-        net = self.net
-        order = self.order if self.full else self.rng.permutation(self.XT.shape[0])
-        self.kernels.train_epoch(
+        net, order = self.net, self.order
+        if not self.full:  # the full batch's order never changes
+            np.copyto(order, self.identity)
+            self.rng.shuffle(order)
+        if self.size == 1:  # stochastic, or a "full batch" of one sample
+            self.kernels.sample_epoch(
+                net.W1, net.b1, net.W2, net.b2, self.XT, self.y, order, self.scale, self.Z1, self.zero, self.one
+            )
+            return
+        self.kernels.batch_epoch(
             net.W1,
             net.b1,
             net.W2,
             net.b2,
-            self.XT,
+            self.X,
             self.y,
-            order,
+            None if self.full else order,
+            self.XP,
+            self.yP,
             self.size,
             self.scale,
             self.last_scale,
-            self.Xb,
-            self.XbT,
             self.Z1,
             self.dZ1,
             self.dZ2,
-            self.dW1,
-            self.db1,
-            self.dW2,
             self.zero,
             self.one,
         )
 
     def _loss(self, X, y) -> float:
-        net, m = self.net, X.shape[1]
-        return self.kernels.mean_loss(
-            net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1[:m], self.loss_Z2[:m], self.zero
-        )
+        net = self.net
+        return self.kernels.mean_loss(net.W1, net.b1, net.W2, net.b2, X, y, self.loss_Z1, self.loss_Z2, self.zero)
 
     def train_loss(self) -> float:
         return self._loss(self.X, self.y)
