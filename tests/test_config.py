@@ -198,3 +198,16 @@ def test_the_memory_estimate_matches_what_training_really_uses(strategy, dtype):
     )
     used = int(done.stdout.strip())
     assert 0.8 * arrays <= used <= arrays, (used, arrays)
+
+
+def test_a_config_validated_again_is_the_same_and_a_copy():
+    cfg = compose_defaults(REPO / "conf")
+    first = validate(cfg)
+    first.optim.lr = 123.0  # a caller changing its copy changes no one else's
+    second = validate(cfg)
+    assert second.optim.lr == 0.07
+    assert second is not validate(cfg)
+    bad = {**cfg, "optim": {"lr": -1.0}}
+    for _ in range(2):  # a refused config is refused every time
+        with pytest.raises(ConfigError, match="optim.lr"):
+            validate(bad)

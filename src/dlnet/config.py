@@ -8,6 +8,8 @@ schema (a wrong type or an unknown key fails there) and then checks the values
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -150,7 +152,29 @@ def to_schema(cfg: DictConfig | dict) -> Config:
 
 
 def validate(cfg: DictConfig | dict) -> Config:
-    """Type-check `cfg` against the schema, then check every value; return the typed config."""
+    """Type-check `cfg` against the schema, then check every value; return the typed config.
+
+    A config this process validated already is not merged into the schema again (a sweep checks
+    every job before the first starts, then each job checks its own): a copy of the result."""
+    plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)) if isinstance(cfg, DictConfig) else cfg
+    try:
+        key: str | None = json.dumps({k: v for k, v in plain.items() if k != "hydra"}, sort_keys=True)
+    except (TypeError, ValueError):  # not plain data: checked, not remembered
+        key = None
+    if key is not None and key in _validated:
+        return copy.deepcopy(_validated[key])
+    config = _validate(plain)
+    if key is not None:
+        if len(_validated) >= 256:  # a long study's trials: keep the memory bounded
+            _validated.clear()
+        _validated[key] = copy.deepcopy(config)
+    return config
+
+
+_validated: dict[str, Config] = {}  # the configs `validate` accepted, by their JSON
+
+
+def _validate(cfg: dict) -> Config:
     config = to_schema(cfg)
     data, model, batch = config.data, config.model, config.batch
     if not NAME_PATTERN.match(str(data.variant)):

@@ -20,7 +20,14 @@ def project_root(start: Path | None = None) -> Path:
 
 
 def git_state(root: Path) -> dict[str, str]:
-    """The commit checked out at `root` and whether the work tree differs from it."""
+    """The commit checked out at `root` and whether the work tree differs from it, as they were
+    when this process first asked: the code it runs is what it imported then (a sweep's jobs in
+    one process ask 27 times, two git commands each)."""
+    return dict(_git_state(Path(root).resolve()))
+
+
+@functools.lru_cache(maxsize=8)
+def _git_state(root: Path) -> dict[str, str]:
 
     def git(*args: str) -> str | None:
         try:
