@@ -16,6 +16,7 @@ parent's end of the pipe closes.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 from collections.abc import Callable
@@ -68,10 +69,8 @@ class Drawing:
         self.figure, self.args, self.kwargs = figure, args, kwargs
         self.future: Future | None = None
         if _pool and _ready[0].done() and _ready[0].exception() is None:
-            try:
+            with contextlib.suppress(RuntimeError):  # BrokenProcessPool, or shut down: draw here
                 self.future = _pool[0].submit(_draw, figure, args, kwargs)
-            except RuntimeError:  # BrokenProcessPool, or shut down: draw here
-                self.future = None
 
     def wait(self) -> Path:
         if self.future is not None:

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import cycle
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from matplotlib import color_sequences, colormaps
@@ -33,10 +33,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
 from dlnet.data.atomic import write_atomically
-from dlnet.tables import fmt_number as _fmt_number
-
-if TYPE_CHECKING:  # pandas is imported where it is used: the figures of one run do not need it
-    pass
+from dlnet.tables import fmt_number
 
 __all__ = [
     "loss_curve",
@@ -334,8 +331,8 @@ def sweep_accuracy_heatmaps(
                 else:
                     text, colour = ("div" if present[i, j] else "—"), "0.3"
                 ax.text(j, i, text, ha="center", va="center", fontsize=cell_font, color=colour)
-        ax.set_xticks(range(len(lrs)), [_fmt_number(v) for v in lrs])
-        ax.set_yticks(range(len(hiddens)), [_fmt_number(v) for v in hiddens])
+        ax.set_xticks(range(len(lrs)), [fmt_number(v) for v in lrs])
+        ax.set_yticks(range(len(hiddens)), [fmt_number(v) for v in hiddens])
         ax.set_xlabel("learning rate")
         ax.set_title(f"batch: {batch}")
     axes[0].set_ylabel("hidden units")
