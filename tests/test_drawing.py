@@ -82,3 +82,22 @@ def test_the_worker_ignores_ctrl_c_and_stop_ends_it(worker, tmp_path):
     else:
         pytest.fail(f"the worker {pid} outlived stop()")
     assert worker_pid() == os.getpid()
+
+
+def test_stopping_a_sweeps_workers_ends_the_worker_without_waiting_on_the_resource_tracker(worker):
+    """A failed or interrupted sweep stops its children (dlnet.cli._stop_workers). The spawned worker
+    comes with multiprocessing's resource tracker, which ignores SIGTERM by design and ends once this
+    process does: it is left to end so, not waited for over the whole grace period."""
+    import psutil
+
+    from dlnet.cli import _is_resource_tracker, _stop_workers
+
+    pid = worker_pid()
+    trackers = [child for child in psutil.Process().children(recursive=True) if _is_resource_tracker(child)]
+    assert trackers, "a spawned worker starts multiprocessing's resource tracker"
+    grace = 60.0
+    started = time.monotonic()
+    _stop_workers(grace_seconds=grace)
+    assert time.monotonic() - started < grace / 2, "waited on a process that ignores SIGTERM"
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert all(tracker.is_running() for tracker in trackers)  # it ends with this process, on its own

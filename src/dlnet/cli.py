@@ -201,10 +201,16 @@ def main() -> None:
 
 
 def _stop_workers(grace_seconds: float = 5.0) -> None:
-    """Stop this process's children (a joblib sweep's workers): SIGTERM, then SIGKILL after a grace period."""
+    """Stop this process's children (a joblib sweep's workers, the figure worker): SIGTERM, then
+    SIGKILL after a grace period.
+
+    Resource trackers are left alone: multiprocessing's (and loky's) ignore SIGTERM by design, and
+    each ends by itself once the processes holding its pipe (this one, the workers) are gone.
+    Waiting for one cost every failed or interrupted sweep the whole grace period.
+    """
     import psutil
 
-    children = psutil.Process().children(recursive=True)
+    children = [child for child in psutil.Process().children(recursive=True) if not _is_resource_tracker(child)]
     for child in children:
         try:
             child.terminate()
@@ -217,6 +223,16 @@ def _stop_workers(grace_seconds: float = 5.0) -> None:
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=grace_seconds)
+
+
+def _is_resource_tracker(process) -> bool:
+    """Whether `process` is a multiprocessing or loky resource tracker (`...resource_tracker import main`)."""
+    import psutil
+
+    try:
+        return any("resource_tracker" in part for part in process.cmdline())
+    except psutil.Error:
+        return False
 
 
 def _end_open_sweep(status: str, reason: str) -> None:
