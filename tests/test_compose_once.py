@@ -71,3 +71,20 @@ def test_installed_for_a_sweep_and_removed_after():
         finally:
             compose_once.uninstall(loader)
         assert "load_sweep_config" not in vars(loader)
+
+
+def test_a_job_asked_again_gets_its_own_copy():
+    """The pre-check, the sweeper and the launch each ask for a job's config: made once, then copied,
+    so that what one caller changes (the launcher sets hydra.job.num) never reaches the next."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        loader = GlobalHydra.instance().config_loader()
+        master = loader.load_configuration("config", overrides=["+sweep=grid"], run_mode=RunMode.MULTIRUN)
+        composer = compose_once.ComposeOnce(loader)
+        job = _jobs(master)[4]
+        first = composer.load_sweep_config(master, job)
+        expected = OmegaConf.to_container(first)
+        OmegaConf.set_struct(first, False)
+        first.optim.lr, first.hydra.job.num, first.added = 123.0, 7, "x"
+        again = composer.load_sweep_config(master, job)
+        assert again is not first and OmegaConf.to_container(again) == expected
+        assert len(composer.jobs) == 1

@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 # Hydra reads these while composing, not after: an override of them shapes the composition.
 SHAPING_KEYS = ("hydra.searchpath", "hydra.job.env_copy")
+MAX_JOBS_KEPT = 1024  # a grid's jobs: a few hundred at most, each a few KB
 
 
 class ComposeOnce:
@@ -36,11 +37,14 @@ class ComposeOnce:
     def __init__(self, loader: ConfigLoaderImpl) -> None:
         self.loader = loader
         self.bases: dict[tuple[Any, ...], DictConfig] = {}
+        # Each job's config, asked for three times (the sweep's pre-check, the sweeper's, the launch):
+        # made once, then copied. The oldest is dropped past MAX_JOBS_KEPT (a study's trials are asked once).
+        self.jobs: dict[tuple[str, ...], DictConfig] = {}
         self.compositions = 0  # how many times Hydra composed a config from scratch
 
     def __getstate__(self) -> dict[str, Any]:
-        # A launcher may ship the loader to worker processes (joblib): the cache stays here.
-        return {**self.__dict__, "bases": {}}
+        # A launcher may ship the loader to worker processes (joblib): the caches stay here.
+        return {**self.__dict__, "bases": {}, "jobs": {}}
 
     def _shapes(self, override: Override) -> bool:
         """Whether `override` changes what is composed (a group choice), not a value set afterwards."""
@@ -55,6 +59,20 @@ class ComposeOnce:
         if OmegaConf.select(master_config, "hydra.searchpath"):
             return ConfigLoaderImpl.load_sweep_config(self.loader, master_config, sweep_overrides)
         config_name = master_config.hydra.job.config_name
+        job_key = (config_name, *hydra_lines, "", *sweep_overrides)
+        if job_key not in self.jobs:
+            if len(self.jobs) >= MAX_JOBS_KEPT:
+                del self.jobs[next(iter(self.jobs))]
+            self.jobs[job_key] = self._compose(master_config, config_name, hydra_lines, sweep_overrides)
+        cfg = copy.deepcopy(self.jobs[job_key])
+        # As load_sweep_config: the job resolves ${now:...} and the like as the sweep did.
+        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
+        return cfg
+
+    def _compose(
+        self, master_config: DictConfig, config_name: str, hydra_lines: list[str], sweep_overrides: list[str]
+    ) -> DictConfig:
+        """The job's config from its composition's base, with its plain values set and its overrides recorded."""
         parsed = OverridesParser.create().parse_overrides(hydra_lines + list(sweep_overrides))
         shaping = [self._shapes(override) for override in parsed]
         choices = [str(override.input_line) for override, shapes in zip(parsed, shaping, strict=True) if shapes]
@@ -79,8 +97,6 @@ class ComposeOnce:
             item_sep=dirname.item_sep,
             exclude_keys=dirname.exclude_keys,
         )
-        # As load_sweep_config: the job resolves ${now:...} and the like as the sweep did.
-        OmegaConf.copy_cache(from_config=master_config, to_config=cfg)
         return cfg
 
 

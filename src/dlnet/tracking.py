@@ -123,6 +123,8 @@ def client(uri: str) -> MlflowClient:
 # The experiments this process opened, by (store, name): a sweep's jobs in its controller's process
 # (the basic launcher) take the id the controller found instead of asking the store again.
 _opened: dict[tuple[str, str], str] = {}
+# MLflow's entity of each data set this process logged, by (name, source, digest, targets): `log_dataset`.
+_dataset_entities: dict[tuple[str, str, str, str], Any] = {}
 
 
 def ensure_experiment(uri: str, name: str, *, reap: bool = True) -> str:
@@ -316,15 +318,22 @@ class RunLogger:
         self._send(f"logging {Path(path).name}", self._client.log_artifact, self.run_id, str(path), artifact_path)
 
     def log_dataset(self, frame, *, name: str, source: str, digest: str, context: str, targets: str) -> None:
-        """Record a data frame as an MLflow dataset input (name, digest, schema, source)."""
-        with warnings.catch_warnings():
-            # MLflow warns that a local path matches two identical source types, and that
-            # integer columns cannot hold NaN; neither applies to a finished, validated split.
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # a lazy submodule attribute
-                frame, source=source, targets=targets, name=name, digest=digest[:36]
-            )
-            entity = dataset._to_mlflow_entity()
+        """Record a data frame as an MLflow dataset input (name, digest, schema, source).
+
+        `digest` names the frame's data: the entity (schema, profile, source) is made once per
+        process for each (name, source, digest, targets), as a sweep's jobs log the same split.
+        """
+        key = (name, source, digest, targets)
+        entity = _dataset_entities.get(key)
+        if entity is None:
+            with warnings.catch_warnings():
+                # MLflow warns that a local path matches two identical source types, and that
+                # integer columns cannot hold NaN; neither applies to a finished, validated split.
+                warnings.simplefilter("ignore", UserWarning)
+                dataset = mlflow.data.from_pandas(  # type: ignore[attr-defined]  # a lazy submodule attribute
+                    frame, source=source, targets=targets, name=name, digest=digest[:36]
+                )
+                entity = _dataset_entities[key] = dataset._to_mlflow_entity()
         inputs = [DatasetInput(entity, tags=[InputTag(key="mlflow.data.context", value=context)])]
 
         def log_inputs() -> None:
