@@ -130,7 +130,9 @@ class RayNode:
     def stop(self) -> None:
         if self.process is None:
             return
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        # `ray start --block` stops its processes one by one on SIGTERM (the cluster's teardown took
+        # 33 s): a test's cluster is killed with its whole group once 10 s have passed.
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
             try:
                 os.killpg(self.process.pid, sig)
             except ProcessLookupError:
