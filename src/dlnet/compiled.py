@@ -199,8 +199,9 @@ def batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_sca
     samples of order, ... in turn.
 
     The epoch's samples are first gathered in their shuffled order, XP[:, p] = X[:, order[p]] and
-    yP[p] = y[order[p]], so that every batch is a contiguous slice of XP. For the full batch the
-    order never changes: pass order = None and XP, yP = X, y.
+    yP[p] = y[order[p]], so that every batch is a contiguous slice of XP, and order is reset to
+    0..m-1 for the next shuffle. For the full batch the order never changes: pass order = None
+    and XP, yP = X, y.
     `scale` = lr / batch_size and `last_scale` = lr / (size of the last batch), in the net's dtype.
     Scratch, reused by every batch: Z1 (hidden, batch_size), dZ1 and dZ2 (batch_size,).
     """
@@ -212,6 +213,7 @@ def batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_sca
                 xp[p] = x[order[p]]
         for p in range(m):
             yP[p] = y[order[p]]
+            order[p] = p  # 0..m-1 again, ready for the next epoch's shuffle
     for start in range(0, m, batch_size):
         b = min(batch_size, m - start)
         _step(W1, b1, W2, b2, XP, yP, start, b, scale if b == batch_size else last_scale, Z1, dZ1, dZ2, zero, one)
@@ -243,10 +245,11 @@ def _sample_step(W1, b1, W2, b2, XT, y, i, lr, Z1, zero, one):
 
 @njit(cache=True)
 def sample_epoch(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one):
-    """One epoch of stochastic steps, one sample at a time in the shuffled order; scratch Z1 (hidden, 1).
-    No sum is reordered here: each gradient has a single term."""
+    """One epoch of stochastic steps, one sample at a time in the shuffled order, which is then reset
+    to 0..m-1; scratch Z1 (hidden, 1). No sum is reordered here: each gradient has a single term."""
     for t in range(order.shape[0]):
         _sample_step(W1, b1, W2, b2, XT, y, order[t], lr, Z1, zero, one)
+        order[t] = t  # 0..m-1 again, ready for the next epoch's shuffle
 
 
 # A log1p(e) per sample costs more than the sample's forward pass: the loss takes one log per
@@ -278,3 +281,24 @@ def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
             total += _relu(z, zero) - y[i] * z
         total += math.log1p(q)
     return total / m
+
+
+# An epoch and then the loss on the training set, as train() asks for it at every recorded epoch
+# (and every full-batch epoch): one call from Python instead of two. X, y are the training set
+# (the epoch kernels' X or XT, y), Z1_loss and Z2_loss mean_loss's scratch.
+
+
+@njit(cache=True)
+def batch_epoch_loss(
+    W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one, Z1_loss, Z2_loss
+):
+    """batch_epoch, then mean_loss on X, y."""
+    batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one)
+    return mean_loss(W1, b1, W2, b2, X, y, Z1_loss, Z2_loss, zero)
+
+
+@njit(cache=True)
+def sample_epoch_loss(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one, X, Z1_loss, Z2_loss):
+    """sample_epoch, then mean_loss on X (XT's transpose), y."""
+    sample_epoch(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one)
+    return mean_loss(W1, b1, W2, b2, X, y, Z1_loss, Z2_loss, zero)

@@ -185,10 +185,10 @@ def train(
         epoch = 0
         for epoch in range(1, epochs + 1):
             recorded = epoch % log_every == 0 or epoch == epochs
-            steps.epoch()
             if not (full or recorded):
+                steps.epoch()
                 continue
-            loss = steps.train_loss()
+            loss = steps.epoch_loss()
 
             diverged = not loss <= limit  # also true for NaN
             if not (recorded or diverged):
@@ -229,6 +229,11 @@ class _NumpySteps:
         for Xb, Yb in self.batches.epoch():
             self.net._step_unchecked(Xb, Yb, self.lr, with_loss=False)
 
+    def epoch_loss(self) -> float:
+        """epoch(), then train_loss()."""
+        self.epoch()
+        return self.train_loss()
+
     def train_loss(self) -> float:
         if self.full:
             return self.net._train_forward(self.X, self.Y)
@@ -243,9 +248,9 @@ class _CompiledSteps:
 
     Draws the same shuffles as `Batches`: rng.permutation(m) per epoch (none for full batch), done
     here as rng.shuffle of 0..m-1 in a reused array, which draws the same numbers (NumPy's
-    permutation is arange and shuffle). The losses come from the same formula as the network's,
-    compiled too (`mean_loss`). Every work array is allocated here, once per run: an epoch
-    allocates nothing.
+    permutation is arange and shuffle); the kernels reset it to 0..m-1 after each epoch. The
+    losses come from the same formula as the network's, compiled too (`mean_loss`). Every work
+    array is allocated here, once per run: an epoch allocates nothing.
     """
 
     def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
@@ -259,8 +264,8 @@ class _CompiledSteps:
         self.XT = np.ascontiguousarray(X.T) if size == 1 else None
         self.X_val = None if X_val is None else np.ascontiguousarray(X_val)
         self.y_val = None if Y_val is None else np.ascontiguousarray(Y_val[0])
-        # The epoch's order of the samples (m,): reset to 0..m-1, then shuffled.
-        self.identity, self.order = np.arange(m, dtype=np.int64), np.arange(m, dtype=np.int64)
+        # The epoch's order of the samples (m,): 0..m-1, shuffled before each epoch (see below).
+        self.order = np.arange(m, dtype=np.int64)
         # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
         dtype = net.dtype.type
         self.zero, self.one = dtype(0), dtype(1)
@@ -275,35 +280,34 @@ class _CompiledSteps:
         rows = max(m, 0 if X_val is None else X_val.shape[1])
         self.loss_Z1, self.loss_Z2 = np.empty(rows, net.dtype), np.empty(rows, net.dtype)
 
+        # Every argument of the epoch kernels, bound once: the network's arrays (updated in place),
+        # the data, the order, the scalars and the scratch. Per epoch only the shuffle and one call
+        # are left in Python; with the loss after it, the same call (its kernel ends in mean_loss).
+        kernels, params = self.kernels, (net.W1, net.b1, net.W2, net.b2)
+        loss_scratch = (self.loss_Z1, self.loss_Z2)
+        if size == 1:  # stochastic, or a "full batch" of one sample
+            self.epoch_args = (*params, self.XT, self.y, self.order, self.scale, self.Z1, self.zero, self.one)
+            self.epoch_kernel, self.epoch_loss_kernel = kernels.sample_epoch, kernels.sample_epoch_loss
+            self.epoch_loss_args = (*self.epoch_args, self.X, *loss_scratch)
+        else:
+            order = None if self.full else self.order  # the full batch's order never changes
+            self.epoch_args = (*params, self.X, self.y, order, self.XP, self.yP, size, self.scale, self.last_scale)
+            self.epoch_args += (self.Z1, self.dZ1, self.dZ2, self.zero, self.one)
+            self.epoch_kernel, self.epoch_loss_kernel = kernels.batch_epoch, kernels.batch_epoch_loss
+            self.epoch_loss_args = (*self.epoch_args, *loss_scratch)
+        # The kernels leave order at 0..m-1 after an epoch: shuffling it draws rng.permutation(m).
+        self.shuffle = None if self.full else rng.shuffle
+
     def epoch(self) -> None:
-        net, order = self.net, self.order
-        if not self.full:  # the full batch's order never changes
-            np.copyto(order, self.identity)
-            self.rng.shuffle(order)
-        if self.size == 1:  # stochastic, or a "full batch" of one sample
-            self.kernels.sample_epoch(
-                net.W1, net.b1, net.W2, net.b2, self.XT, self.y, order, self.scale, self.Z1, self.zero, self.one
-            )
-            return
-        self.kernels.batch_epoch(
-            net.W1,
-            net.b1,
-            net.W2,
-            net.b2,
-            self.X,
-            self.y,
-            None if self.full else order,
-            self.XP,
-            self.yP,
-            self.size,
-            self.scale,
-            self.last_scale,
-            self.Z1,
-            self.dZ1,
-            self.dZ2,
-            self.zero,
-            self.one,
-        )
+        if self.shuffle is not None:
+            self.shuffle(self.order)
+        self.epoch_kernel(*self.epoch_args)
+
+    def epoch_loss(self) -> float:
+        """epoch(), then train_loss(), in one compiled call."""
+        if self.shuffle is not None:
+            self.shuffle(self.order)
+        return self.epoch_loss_kernel(*self.epoch_loss_args)
 
     def _loss(self, X, y) -> float:
         net = self.net
