@@ -8,7 +8,8 @@ place, of the net's dtype (float64 or float32):
 The data, as in network.py, and the epoch's order of the samples:
 
     X   (n_features, m)   y  (m,)   the labels 0/1
-    order (m,)            rng.permutation(m), as batching.py draws it (none for the full batch)
+    order (m,)            rng.permutation(m), as batching.py draws it (none for the full batch),
+                          unsigned: indexing with it needs no check for negative indices
 
 Mini-batches (`batch_epoch`, also the full batch): the epoch first gathers its samples in shuffled
 order, XP[:, p] = X[:, order[p]] and yP[p] = y[order[p]], so that batch after batch is a contiguous
@@ -36,7 +37,8 @@ Z1 starts from b1. The numbers agree to rounding, not to the last bit (tests/tes
 XT (m, n_features), one sample a row) has no sum to reorder: one term per gradient.
 
 The loss on a whole set (`mean_loss`) is the network's formula, compiled too: after every epoch it
-would otherwise cost a dozen NumPy calls.
+would otherwise cost a dozen NumPy calls. An epoch followed by the training loss is one call
+(`batch_epoch_loss`, `sample_epoch_loss`).
 
 Scalars come in the net's dtype (`scale`, `zero`, `one`), and every sum starts from `zero`, so float32
 arithmetic stays float32 as it does in NumPy. The functions are compiled on first use and cached
@@ -114,6 +116,34 @@ def _forward_unit(W1, b1, W2, j, X, start, stop, z1, Z2, zero):
 
 
 @njit(cache=True, inline="always")
+def _forward_pair(W1, b1, W2, j, X, start, stop, za, zb, Z2, zero):
+    """`_forward_unit` for the hidden units j and j + 1 together, into za and zb: each pass over
+    the samples loads their features once for both units, and there are half as many passes."""
+    n_features = W1.shape[1]
+    count = stop - start
+    bias_a, bias_b = b1[j, 0], b1[j + 1, 0]
+    for t in range(count):
+        za[t] = bias_a
+        zb[t] = bias_b
+    quads = n_features // 4 * 4
+    for k in range(0, quads, 4):
+        a0, a1, a2, a3 = W1[j, k], W1[j, k + 1], W1[j, k + 2], W1[j, k + 3]
+        c0, c1, c2, c3 = W1[j + 1, k], W1[j + 1, k + 1], W1[j + 1, k + 2], W1[j + 1, k + 3]
+        x0, x1, x2, x3 = X[k, start:stop], X[k + 1, start:stop], X[k + 2, start:stop], X[k + 3, start:stop]
+        for t in range(count):
+            za[t] = za[t] + a0 * x0[t] + a1 * x1[t] + a2 * x2[t] + a3 * x3[t]
+            zb[t] = zb[t] + c0 * x0[t] + c1 * x1[t] + c2 * x2[t] + c3 * x3[t]
+    for k in range(quads, n_features):
+        a, c, x = W1[j, k], W1[j + 1, k], X[k, start:stop]
+        for t in range(count):
+            za[t] += a * x[t]
+            zb[t] += c * x[t]
+    wa, wb = W2[0, j], W2[0, j + 1]
+    for t in range(count):
+        Z2[t] = Z2[t] + wa * _relu(za[t], zero) + wb * _relu(zb[t], zero)
+
+
+@njit(cache=True, inline="always")
 def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
     """One gradient-descent step on the batch XP[:, start:start+b], labels yP[start:start+b];
     scale = lr / b."""
@@ -122,8 +152,10 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
     # Forward: Z1 = W1·Xb + b1, A1 = ReLU(Z1) (recomputed from Z1 where needed), Z2 = W2·A1 + b2 (in dZ2).
     for t in range(b):
         dZ2[t] = zero
-    for j in range(hidden):
-        _forward_unit(W1, b1, W2, j, XP, start, stop, Z1[j], dZ2, zero)
+    for j in range(0, hidden - 1, 2):
+        _forward_pair(W1, b1, W2, j, XP, start, stop, Z1[j], Z1[j + 1], dZ2, zero)
+    if hidden % 2:
+        _forward_unit(W1, b1, W2, hidden - 1, XP, start, stop, Z1[hidden - 1], dZ2, zero)
     # dLoss/dZ2 times lr, and db2.
     db2 = zero
     for t in range(b):
@@ -132,18 +164,22 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
     # Backward, one hidden unit at a time, every sum over the batch's samples. Unit j's gradients
     # need W2[0, j] as the forward pass used it and no other unit's parameters: its update follows.
     for j in range(hidden):
-        z1, w2 = Z1[j], W2[0, j]
+        z1, w2, x0 = Z1[j], W2[0, j], XP[0, start:stop]
         dW2 = zero
         db1 = zero
+        s0 = zero  # dW1[j, 0], summed in this pass too: one pass fewer below
         for t in range(b):
             dW2 += dZ2[t] * _relu(z1[t], zero)
             g = w2 * dZ2[t]
-            dZ1[t] = g if z1[t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
-            db1 += dZ1[t]
-        # dW1[j, k] = Σ dZ1·Xb[k]: eight features per pass over dZ1 while eight are left, then
-        # four, then one. Each sum ends in an addition across vector lanes, which costs about as
-        # much as a pass over 32 samples: the more sums a pass carries, the fewer such endings.
-        k = 0
+            d = g if z1[t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
+            dZ1[t] = d
+            db1 += d
+            s0 += d * x0[t]
+        W1[j, 0] -= s0
+        # dW1[j, k] = Σ dZ1·Xb[k] for the other features: eight per pass over dZ1 while eight are
+        # left, then four, then one. Each sum ends in an addition across vector lanes, which costs
+        # about as much as a pass over 32 samples: the more sums a pass carries, the fewer endings.
+        k = 1
         while k + 8 <= n_features:
             x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
             x4, x5, x6, x7 = XP[k + 4, start:stop], XP[k + 5, start:stop], XP[k + 6, start:stop], XP[k + 7, start:stop]
@@ -261,17 +297,21 @@ CHUNK = 512
 @njit(cache=True, fastmath=SUMS_REORDERED)
 def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
     """The mean cross-entropy on X (features, m) with labels y (m,), as network.py's `_mean_bce`:
-    per sample log1p(e) + (max(Z2, 0) - y·Z2) with e = e^-|Z2|, every term >= 0. Scratch Z1, Z2 (>= m,).
+    per sample log1p(e) + (max(Z2, 0) - y·Z2) with e = e^-|Z2|, every term >= 0. Scratch Z1 (2, >= m),
+    Z2 (>= m,).
 
-    The forward pass runs one hidden unit at a time over all the samples (`_forward_unit`). The
+    The forward pass runs two hidden units at a time over all the samples (`_forward_pair`). The
     sum runs in float64 whatever the net's dtype. Σ log1p(e) is taken as log1p(q) with
     1 + q = Π(1 + e), q updated as q + e·(1 + q): q keeps every digit of a small sum, as log1p does.
     """
     m = X.shape[1]
     for i in range(m):
         Z2[i] = zero
-    for j in range(W1.shape[0]):
-        _forward_unit(W1, b1, W2, j, X, 0, m, Z1, Z2, zero)
+    hidden = W1.shape[0]
+    for j in range(0, hidden - 1, 2):
+        _forward_pair(W1, b1, W2, j, X, 0, m, Z1[0], Z1[1], Z2, zero)
+    if hidden % 2:
+        _forward_unit(W1, b1, W2, hidden - 1, X, 0, m, Z1[0], Z2, zero)
     total = 0.0
     for start in range(0, m, CHUNK):
         q = 0.0

@@ -265,7 +265,8 @@ class _CompiledSteps:
         self.X_val = None if X_val is None else np.ascontiguousarray(X_val)
         self.y_val = None if Y_val is None else np.ascontiguousarray(Y_val[0])
         # The epoch's order of the samples (m,): 0..m-1, shuffled before each epoch (see below).
-        self.order = np.arange(m, dtype=np.int64)
+        # Unsigned, so that indexing with it needs no check for negative indices.
+        self.order = np.arange(m, dtype=np.uint64)
         # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
         dtype = net.dtype.type
         self.zero, self.one = dtype(0), dtype(1)
@@ -278,7 +279,7 @@ class _CompiledSteps:
         self.dZ1, self.dZ2 = np.empty(size, net.dtype), np.empty(size, net.dtype)
         # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set (the larger set's rows).
         rows = max(m, 0 if X_val is None else X_val.shape[1])
-        self.loss_Z1, self.loss_Z2 = np.empty(rows, net.dtype), np.empty(rows, net.dtype)
+        self.loss_Z1, self.loss_Z2 = np.empty((2, rows), net.dtype), np.empty(rows, net.dtype)
 
         # Every argument of the epoch kernels, bound once: the network's arrays (updated in place),
         # the data, the order, the scalars and the scratch. Per epoch only the shuffle and one call
