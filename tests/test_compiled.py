@@ -104,6 +104,17 @@ def test_same_numbers_wide_and_fast(data):
     assert_same_numbers(*runs, BARS["float64", 20])
 
 
+@pytest.mark.parametrize("n_features, hidden", [(3, 4), (12, 5), (30, 6)])
+def test_same_numbers_for_other_widths(data, n_features, hidden):
+    """Feature and unit counts that take the loops' other paths: fewer than four features, counts
+    that leave features after the groups of four and eight, an odd and an even number of units."""
+    X, Y, X_val, Y_val = data
+    columns = np.arange(n_features) % X.shape[0]  # the data's 9 features, repeated or cut
+    wide = (X[columns], Y, X_val[columns], Y_val)
+    runs = both_engines(wide, hidden=hidden, lr=0.07, epochs=20, strategy="mini", batch_size=32)
+    assert_same_numbers(*runs, BARS["float64", 20])
+
+
 @pytest.mark.parametrize("strategy, batch_size", [("full", None), ("mini", 7), ("stochastic", None)])
 def test_divergence_stops_both_engines_at_the_same_epoch(data, strategy, batch_size):
     (h0, net0), (h1, net1) = both_engines(

@@ -16,7 +16,7 @@ order, XP[:, p] = X[:, order[p]] and yP[p] = y[order[p]], so that batch after ba
 slice XP[:, start:start+b], as batching.py cuts order. The loops run over a batch's samples
 (contiguous, so they compile to vector instructions), in a scratch allocated once per run:
 
-    Z1 (hidden, b)   dZ1 (b,)   dZ2 (b,)   (Z2 is built in dZ2)
+    Z1 (hidden, b)   dZ1 (2, b)   dZ2 (b,)   (Z2 is built in dZ2)
 
 For each batch, as `TwoLayerNet._step_unchecked`:
 
@@ -25,9 +25,11 @@ For each batch, as `TwoLayerNet._step_unchecked`:
     dW2 = Σ dZ2·A1    db2 = Σ dZ2    dZ1 = W2ᵀ·dZ2 · (Z1 > 0)    dW1 = Σ dZ1·xᵀ    db1 = Σ dZ1
     W1 -= dW1   b1 -= db1   W2 -= dW2   b2 -= db2     (every gradient taken before its update)
 
-The backward pass goes one hidden unit at a time: unit j's gradients need W2[0, j] as the forward
-pass used it and no other unit's parameters, so its row of W1, b1[j] and W2[0, j] are updated as
-soon as they are known, and no gradient array is kept.
+The backward pass goes unit by unit: unit j's gradients need W2[0, j] as the forward pass used it
+and no other unit's parameters, so its row of W1, b1[j] and W2[0, j] are updated as soon as they
+are known, and no gradient array is kept. Forward and backward take the hidden units two at a
+time (`_forward_pair`, `_backward_pair`; an odd last one alone): a batch is short, so each pass
+over its samples costs about as much in setting up as in arithmetic, and a pair halves the passes.
 
 Only the order of the additions inside a sum differs from NumPy's, as BLAS's own order differs
 from a loop's: the mini-batch and loss kernels are compiled with fastmath "reassoc" only (see
@@ -144,10 +146,162 @@ def _forward_pair(W1, b1, W2, j, X, start, stop, za, zb, Z2, zero):
 
 
 @njit(cache=True, inline="always")
+def _backward_unit(W1, b1, W2, j, XP, start, stop, z1, dZ2, dZ1, zero):
+    """Hidden unit j's gradients on the batch XP[:, start:stop], and its update: its row of W1,
+    b1[j] and W2[0, j]. They need W2[0, j] as the forward pass used it and no other unit's
+    parameters, so they are updated as soon as they are known. z1: its row of Z1; scratch dZ1."""
+    n_features = W1.shape[1]
+    b = stop - start
+    w2, x0 = W2[0, j], XP[0, start:stop]
+    dW2 = zero
+    db1 = zero
+    s0 = zero  # dW1[j, 0], summed in this pass too: one pass fewer below
+    for t in range(b):
+        dW2 += dZ2[t] * _relu(z1[t], zero)
+        g = w2 * dZ2[t]
+        d = g if z1[t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
+        dZ1[t] = d
+        db1 += d
+        s0 += d * x0[t]
+    W1[j, 0] -= s0
+    # dW1[j, k] = Σ dZ1·Xb[k] for the other features: eight per pass over dZ1 while eight are
+    # left, then four, then one. Each sum ends in an addition across vector lanes, which costs
+    # about as much as a pass over 32 samples: the more sums a pass carries, the fewer endings.
+    k = 1
+    while k + 8 <= n_features:
+        x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
+        x4, x5, x6, x7 = XP[k + 4, start:stop], XP[k + 5, start:stop], XP[k + 6, start:stop], XP[k + 7, start:stop]
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
+        for t in range(b):
+            d = dZ1[t]
+            s0 += d * x0[t]
+            s1 += d * x1[t]
+            s2 += d * x2[t]
+            s3 += d * x3[t]
+            s4 += d * x4[t]
+            s5 += d * x5[t]
+            s6 += d * x6[t]
+            s7 += d * x7[t]
+        W1[j, k] -= s0
+        W1[j, k + 1] -= s1
+        W1[j, k + 2] -= s2
+        W1[j, k + 3] -= s3
+        W1[j, k + 4] -= s4
+        W1[j, k + 5] -= s5
+        W1[j, k + 6] -= s6
+        W1[j, k + 7] -= s7
+        k += 8
+    if k + 4 <= n_features:
+        x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
+        s0 = s1 = s2 = s3 = zero
+        for t in range(b):
+            d = dZ1[t]
+            s0 += d * x0[t]
+            s1 += d * x1[t]
+            s2 += d * x2[t]
+            s3 += d * x3[t]
+        W1[j, k] -= s0
+        W1[j, k + 1] -= s1
+        W1[j, k + 2] -= s2
+        W1[j, k + 3] -= s3
+        k += 4
+    while k < n_features:
+        x0 = XP[k, start:stop]
+        s0 = zero
+        for t in range(b):
+            s0 += dZ1[t] * x0[t]
+        W1[j, k] -= s0
+        k += 1
+    b1[j, 0] -= db1
+    W2[0, j] = w2 - dW2
+
+
+@njit(cache=True, inline="always")
+def _backward_pair(W1, b1, W2, j, XP, start, stop, za, zb, dZ2, da, db, zero):
+    """`_backward_unit` for the hidden units j and j + 1 together (za, zb: their rows of Z1; scratch
+    da, db: their dZ1): half as many passes over the samples, each loading its features once for
+    both units."""
+    n_features = W1.shape[1]
+    b = stop - start
+    wa, wb, x0 = W2[0, j], W2[0, j + 1], XP[0, start:stop]
+    dW2a = dW2b = db1a = db1b = sa = sb = zero
+    for t in range(b):
+        g = dZ2[t]
+        dW2a += g * _relu(za[t], zero)
+        dW2b += g * _relu(zb[t], zero)
+        ga, gb = wa * g, wb * g
+        u = ga if za[t] > zero else ga * zero  # times (Z1 > 0), as NumPy multiplies
+        v = gb if zb[t] > zero else gb * zero
+        da[t] = u
+        db[t] = v
+        db1a += u
+        db1b += v
+        sa += u * x0[t]  # dW1[j, 0] and dW1[j + 1, 0], in this pass too
+        sb += v * x0[t]
+    W1[j, 0] -= sa
+    W1[j + 1, 0] -= sb
+    # The other features eight at a time while eight are left (sixteen sums per pass), then one.
+    k = 1
+    while k + 8 <= n_features:
+        x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
+        x4, x5, x6, x7 = XP[k + 4, start:stop], XP[k + 5, start:stop], XP[k + 6, start:stop], XP[k + 7, start:stop]
+        a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = zero
+        c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero
+        for t in range(b):
+            u, v = da[t], db[t]
+            a0 += u * x0[t]
+            a1 += u * x1[t]
+            a2 += u * x2[t]
+            a3 += u * x3[t]
+            a4 += u * x4[t]
+            a5 += u * x5[t]
+            a6 += u * x6[t]
+            a7 += u * x7[t]
+            c0 += v * x0[t]
+            c1 += v * x1[t]
+            c2 += v * x2[t]
+            c3 += v * x3[t]
+            c4 += v * x4[t]
+            c5 += v * x5[t]
+            c6 += v * x6[t]
+            c7 += v * x7[t]
+        W1[j, k] -= a0
+        W1[j, k + 1] -= a1
+        W1[j, k + 2] -= a2
+        W1[j, k + 3] -= a3
+        W1[j, k + 4] -= a4
+        W1[j, k + 5] -= a5
+        W1[j, k + 6] -= a6
+        W1[j, k + 7] -= a7
+        W1[j + 1, k] -= c0
+        W1[j + 1, k + 1] -= c1
+        W1[j + 1, k + 2] -= c2
+        W1[j + 1, k + 3] -= c3
+        W1[j + 1, k + 4] -= c4
+        W1[j + 1, k + 5] -= c5
+        W1[j + 1, k + 6] -= c6
+        W1[j + 1, k + 7] -= c7
+        k += 8
+    while k < n_features:
+        x0 = XP[k, start:stop]
+        sa = sb = zero
+        for t in range(b):
+            sa += da[t] * x0[t]
+            sb += db[t] * x0[t]
+        W1[j, k] -= sa
+        W1[j + 1, k] -= sb
+        k += 1
+    b1[j, 0] -= db1a
+    b1[j + 1, 0] -= db1b
+    W2[0, j] = wa - dW2a
+    W2[0, j + 1] = wb - dW2b
+
+
+@njit(cache=True, inline="always")
 def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
     """One gradient-descent step on the batch XP[:, start:start+b], labels yP[start:start+b];
     scale = lr / b."""
-    hidden, n_features = W1.shape
+    hidden = W1.shape[0]
     stop = start + b
     # Forward: Z1 = W1·Xb + b1, A1 = ReLU(Z1) (recomputed from Z1 where needed), Z2 = W2·A1 + b2 (in dZ2).
     for t in range(b):
@@ -161,71 +315,11 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
     for t in range(b):
         dZ2[t] = (_sigmoid(dZ2[t] + b2[0, 0], zero, one) - yP[start + t]) * scale
         db2 += dZ2[t]
-    # Backward, one hidden unit at a time, every sum over the batch's samples. Unit j's gradients
-    # need W2[0, j] as the forward pass used it and no other unit's parameters: its update follows.
-    for j in range(hidden):
-        z1, w2, x0 = Z1[j], W2[0, j], XP[0, start:stop]
-        dW2 = zero
-        db1 = zero
-        s0 = zero  # dW1[j, 0], summed in this pass too: one pass fewer below
-        for t in range(b):
-            dW2 += dZ2[t] * _relu(z1[t], zero)
-            g = w2 * dZ2[t]
-            d = g if z1[t] > zero else g * zero  # times (Z1 > 0), as NumPy multiplies
-            dZ1[t] = d
-            db1 += d
-            s0 += d * x0[t]
-        W1[j, 0] -= s0
-        # dW1[j, k] = Σ dZ1·Xb[k] for the other features: eight per pass over dZ1 while eight are
-        # left, then four, then one. Each sum ends in an addition across vector lanes, which costs
-        # about as much as a pass over 32 samples: the more sums a pass carries, the fewer endings.
-        k = 1
-        while k + 8 <= n_features:
-            x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
-            x4, x5, x6, x7 = XP[k + 4, start:stop], XP[k + 5, start:stop], XP[k + 6, start:stop], XP[k + 7, start:stop]
-            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = zero
-            for t in range(b):
-                d = dZ1[t]
-                s0 += d * x0[t]
-                s1 += d * x1[t]
-                s2 += d * x2[t]
-                s3 += d * x3[t]
-                s4 += d * x4[t]
-                s5 += d * x5[t]
-                s6 += d * x6[t]
-                s7 += d * x7[t]
-            W1[j, k] -= s0
-            W1[j, k + 1] -= s1
-            W1[j, k + 2] -= s2
-            W1[j, k + 3] -= s3
-            W1[j, k + 4] -= s4
-            W1[j, k + 5] -= s5
-            W1[j, k + 6] -= s6
-            W1[j, k + 7] -= s7
-            k += 8
-        if k + 4 <= n_features:
-            x0, x1, x2, x3 = XP[k, start:stop], XP[k + 1, start:stop], XP[k + 2, start:stop], XP[k + 3, start:stop]
-            s0 = s1 = s2 = s3 = zero
-            for t in range(b):
-                d = dZ1[t]
-                s0 += d * x0[t]
-                s1 += d * x1[t]
-                s2 += d * x2[t]
-                s3 += d * x3[t]
-            W1[j, k] -= s0
-            W1[j, k + 1] -= s1
-            W1[j, k + 2] -= s2
-            W1[j, k + 3] -= s3
-            k += 4
-        while k < n_features:
-            x0 = XP[k, start:stop]
-            s0 = zero
-            for t in range(b):
-                s0 += dZ1[t] * x0[t]
-            W1[j, k] -= s0
-            k += 1
-        b1[j, 0] -= db1
-        W2[0, j] = w2 - dW2
+    # Backward, two hidden units at a time (`_backward_pair`), every sum over the batch's samples.
+    for j in range(0, hidden - 1, 2):
+        _backward_pair(W1, b1, W2, j, XP, start, stop, Z1[j], Z1[j + 1], dZ2, dZ1[0], dZ1[1], zero)
+    if hidden % 2:
+        _backward_unit(W1, b1, W2, hidden - 1, XP, start, stop, Z1[hidden - 1], dZ2, dZ1[0], zero)
     b2[0, 0] -= db2
 
 
@@ -239,7 +333,7 @@ def batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_sca
     0..m-1 for the next shuffle. For the full batch the order never changes: pass order = None
     and XP, yP = X, y.
     `scale` = lr / batch_size and `last_scale` = lr / (size of the last batch), in the net's dtype.
-    Scratch, reused by every batch: Z1 (hidden, batch_size), dZ1 and dZ2 (batch_size,).
+    Scratch, reused by every batch: Z1 (hidden, batch_size), dZ1 (2, batch_size), dZ2 (batch_size,).
     """
     m = y.shape[0]
     if order is not None:

@@ -273,10 +273,10 @@ class _CompiledSteps:
         self.scale, self.last_scale = dtype(lr / size), dtype(lr / (m - (m - 1) // size * size))
         hidden = net.W1.shape[0]
         # The epoch's samples in shuffled order (the full batch uses X and y as they are), and
-        # the scratch of one batch: Z1 (hidden, size), dZ1 and dZ2 (size,).
+        # the scratch of one batch: Z1 (hidden, size), dZ1 (2, size) and dZ2 (size,).
         self.XP, self.yP = (self.X, self.y) if self.full else (np.empty_like(self.X), np.empty_like(self.y))
         self.Z1 = np.empty((hidden, size), net.dtype)
-        self.dZ1, self.dZ2 = np.empty(size, net.dtype), np.empty(size, net.dtype)
+        self.dZ1, self.dZ2 = np.empty((2, size), net.dtype), np.empty(size, net.dtype)
         # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set (the larger set's rows).
         rows = max(m, 0 if X_val is None else X_val.shape[1])
         self.loss_Z1, self.loss_Z2 = np.empty((2, rows), net.dtype), np.empty(rows, net.dtype)
