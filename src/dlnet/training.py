@@ -277,7 +277,7 @@ class _CompiledSteps:
         self.XP, self.yP = (self.X, self.y) if self.full else (np.empty_like(self.X), np.empty_like(self.y))
         self.Z1 = np.empty((hidden, size), net.dtype)
         self.dZ1, self.dZ2 = np.empty((2, size), net.dtype), np.empty(size, net.dtype)
-        # The loss's scratch: Z1 and Z2 of one hidden unit over a whole set (the larger set's rows).
+        # The loss's scratch over a whole set (the larger set's rows): Z1 of two hidden units, Z2.
         rows = max(m, 0 if X_val is None else X_val.shape[1])
         self.loss_Z1, self.loss_Z2 = np.empty((2, rows), net.dtype), np.empty(rows, net.dtype)
 
