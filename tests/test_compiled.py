@@ -115,6 +115,30 @@ def test_same_numbers_for_other_widths(data, n_features, hidden):
     assert_same_numbers(*runs, BARS["float64", 20])
 
 
+def test_the_kernels_exponential_is_within_an_ulp_of_numpys():
+    """`compiled._exp`, the e^-|Z2| of the mini-batch and loss kernels, compiled as they are."""
+    from numba import njit
+
+    from dlnet import compiled
+
+    @njit(fastmath=compiled.SUMS_REORDERED)
+    def exps(xs, out):
+        for i in range(xs.shape[0]):
+            out[i] = compiled._exp(xs[i])
+
+    rng = np.random.default_rng(0)
+    edges = [0.0, -0.0, -1e-300, -708.4, -745.1, -745.2, -746.0, -800.0, -1e300, -np.inf, np.nan]
+    xs = np.concatenate([-rng.uniform(0, 746, 200_000), -rng.uniform(0, 1e-3, 10_000), edges])
+    out = np.empty_like(xs)
+    exps(xs, out)
+    reference = np.exp(xs)
+    normal = reference >= np.finfo(np.float64).tiny
+    assert np.max(np.abs(out - reference)[normal] / np.spacing(reference[normal])) <= 1.0
+    tiny = ~normal & ~np.isnan(reference)  # subnormal or 0: within the smallest step
+    assert np.max(np.abs(out - reference)[tiny]) <= np.spacing(0.0)
+    assert list(out[-5:-1]) == [0.0, 0.0, 0.0, 0.0] and np.isnan(out[-1])
+
+
 @pytest.mark.parametrize("strategy, batch_size", [("full", None), ("mini", 7), ("stochastic", None)])
 def test_divergence_stops_both_engines_at_the_same_epoch(data, strategy, batch_size):
     (h0, net0), (h1, net1) = both_engines(

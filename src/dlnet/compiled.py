@@ -40,7 +40,10 @@ XT (m, n_features), one sample a row) has no sum to reorder: one term per gradie
 
 The loss on a whole set (`mean_loss`) is the network's formula, compiled too: after every epoch it
 would otherwise cost a dozen NumPy calls. An epoch followed by the training loss is one call
-(`batch_epoch_loss`, `sample_epoch_loss`).
+(`batch_epoch_loss`, `sample_epoch_loss`). Both batch and loss kernels take e^-|Z2| from `_exp`,
+within an ulp of math.exp, which compiles to vector instructions where math.exp is a call per
+sample (the stochastic step, one sample at a time, keeps math.exp). In float32, e^-|Z2| is taken
+in float64 and stored in the net's dtype.
 
 Scalars come in the net's dtype (`scale`, `zero`, `one`), and every sum starts from `zero`, so float32
 arithmetic stays float32 as it does in NumPy. The functions are compiled on first use and cached
@@ -56,7 +59,9 @@ import os
 from pathlib import Path
 
 import numba
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 # Numba caches beside the source by default, in src/dlnet/__pycache__, a folder the DVC `train`
 # stage hashes: keep the cache in the user's cache folder instead, unless NUMBA_CACHE_DIR is set.
@@ -81,12 +86,47 @@ def _relu(z, zero):
 
 
 @njit(cache=True, inline="always")
-def _sigmoid(Z2, zero, one):
-    """Yh = σ(Z2). network.py takes Yh = e^-S from S = softplus(-Z2) = log1p(e^-|Z2|) - min(Z2, 0),
-    as its loss needs S; with e = e^-|Z2| that is 1 / (1 + e) for Z2 >= 0 and e / (1 + e) below:
-    the same value to rounding, for one exponential instead of three transcendental calls."""
-    e = math.exp(-abs(Z2))
+def _sigmoid(Z2, e, zero, one):
+    """Yh = σ(Z2), given e = e^-|Z2|. network.py takes Yh = e^-S from S = softplus(-Z2) =
+    log1p(e^-|Z2|) - min(Z2, 0), as its loss needs S; that is 1 / (1 + e) for Z2 >= 0 and
+    e / (1 + e) below: the same value to rounding, for one exponential instead of three
+    transcendental calls."""
     return one / (one + e) if Z2 >= zero else e / (one + e)
+
+
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float64 whose IEEE 754 bits are the int64 `bits`."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+LN2_HI, LN2_LO = 6.93147180369123816490e-01, 1.90821492927058770002e-10  # ln 2 = HI + LO, HI in 32 bits
+EXP_TAYLOR = tuple(1 / math.factorial(k) for k in range(13, -1, -1))  # 1/13!, 1/12!, ..., 1/0!
+
+
+@njit(cache=True, inline="always")
+def _exp(x):
+    """e^x for x <= 0 (here x = -|Z2|), within an ulp of math.exp (checked in tests/test_compiled.py).
+
+    math.exp is a call into the C library per sample, which keeps a loop over the samples scalar:
+    this is a few multiplications and additions, which compile to vector instructions. As the C
+    library does: e^x = 2^n · e^r with n = round(x / ln 2) and |r| <= ln 2 / 2, r = x - n·ln 2 in two
+    parts (exact, as n·HI is), e^r from its Taylor series to r^13/13! (the next term is below
+    1e-17), and 2^n from its bits, in two factors so that each stays a normal number. Below -746,
+    e^x rounds to 0; NaN stays NaN."""
+    c = x if x > -746.0 else -746.0  # NaN too (its result is set at the end): keeps n finite
+    n = math.floor(c * 1.4426950408889634 + 0.5)  # round(c / ln 2)
+    r = c - n * LN2_HI - n * LN2_LO
+    p = 0.0
+    for a in EXP_TAYLOR:  # Horner: p = Σ r^k / k!, from k = 13 down
+        p = p * r + a
+    half = int(n) >> 1
+    e = p * _float_from_bits((half + 1023) << 52) * _float_from_bits((int(n) - half + 1023) << 52)
+    return e if x == x else x
 
 
 @njit(cache=True, inline="always")
@@ -323,11 +363,18 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
         _forward_pair(W1, b1, W2, j, XP, start, stop, Z1[j], Z1[j + 1], dZ2, zero)
     if hidden % 2:
         _forward_unit(W1, b1, W2, hidden - 1, XP, start, stop, Z1[hidden - 1], dZ2, zero)
-    # dLoss/dZ2 times lr, and db2.
+    # dLoss/dZ2 times lr, and db2. First Z2 and e = e^-|Z2| (in dZ1[0], free until the backward
+    # pass) for the whole batch, in a loop of their own: it compiles to vector instructions.
+    bias2, e = b2[0, 0], dZ1[0]
+    for t in range(b):
+        z = dZ2[t] + bias2
+        dZ2[t] = z
+        e[t] = _exp(-abs(z))
     db2 = zero
     for t in range(b):
-        dZ2[t] = (_sigmoid(dZ2[t] + b2[0, 0], zero, one) - yP[start + t]) * scale
-        db2 += dZ2[t]
+        d = (_sigmoid(dZ2[t], e[t], zero, one) - yP[start + t]) * scale
+        dZ2[t] = d
+        db2 += d
     # Backward, two hidden units at a time (`_backward_pair`), every sum over the batch's samples.
     for j in range(0, hidden - 1, 2):
         _backward_pair(W1, b1, W2, j, XP, start, stop, Z1[j], Z1[j + 1], dZ2, dZ1[0], dZ1[1], zero)
@@ -375,7 +422,8 @@ def _sample_step(W1, b1, W2, b2, XT, y, i, lr, Z1, zero, one):
             z += W1[j, k] * XT[i, k]
         Z1[j, 0] = z = z + b1[j, 0]
         Z2 += W2[0, j] * _relu(z, zero)
-    dZ2 = (_sigmoid(Z2 + b2[0, 0], zero, one) - y[i]) * lr
+    Z2 += b2[0, 0]
+    dZ2 = (_sigmoid(Z2, math.exp(-abs(Z2)), zero, one) - y[i]) * lr
     for j in range(hidden):
         dZ1 = W2[0, j] * dZ2
         dZ1 = dZ1 if Z1[j, 0] > zero else dZ1 * zero
@@ -419,13 +467,18 @@ def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
         _forward_pair(W1, b1, W2, j, X, 0, m, Z1[0], Z1[1], Z2, zero)
     if hidden % 2:
         _forward_unit(W1, b1, W2, hidden - 1, X, 0, m, Z1[0], Z2, zero)
+    # Per sample, e = e^-|Z2| (in Z1[0], free now) and the rest of the term, in a loop that compiles
+    # to vector instructions; then Σ log1p(e), chunk by chunk.
+    bias2, e = b2[0, 0], Z1[0]
     total = 0.0
+    for i in range(m):
+        z = Z2[i] + bias2
+        total += _relu(z, zero) - y[i] * z
+        e[i] = _exp(-abs(z))
     for start in range(0, m, CHUNK):
         q = 0.0
         for i in range(start, min(start + CHUNK, m)):
-            z = Z2[i] + b2[0, 0]
-            q += math.exp(-abs(z)) * (1.0 + q)
-            total += _relu(z, zero) - y[i] * z
+            q += e[i] * (1.0 + q)
         total += math.log1p(q)
     return total / m
 
