@@ -476,10 +476,19 @@ def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
         total += _relu(z, zero) - y[i] * z
         e[i] = _exp(-abs(z))
     for start in range(0, m, CHUNK):
-        q = 0.0
-        for i in range(start, min(start + CHUNK, m)):
-            q += e[i] * (1.0 + q)
-        total += math.log1p(q)
+        stop = min(start + CHUNK, m)
+        # Four products at once (each step waits for the previous one of its own chain only),
+        # then joined as (1 + q01) = (1 + q0)(1 + q1): q01 = q0 + q1 + q0·q1.
+        q0 = q1 = q2 = q3 = 0.0
+        for i in range(start, stop - 3, 4):
+            q0 += e[i] * (1.0 + q0)
+            q1 += e[i + 1] * (1.0 + q1)
+            q2 += e[i + 2] * (1.0 + q2)
+            q3 += e[i + 3] * (1.0 + q3)
+        for i in range(start + (stop - start) // 4 * 4, stop):
+            q0 += e[i] * (1.0 + q0)
+        q01, q23 = q0 + q1 + q0 * q1, q2 + q3 + q2 * q3
+        total += math.log1p(q01 + q23 + q01 * q23)
     return total / m
 
 
