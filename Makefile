@@ -25,8 +25,10 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 # Rebuilt only when the lock or the project file changed: `make setup` is a no-op otherwise.
+# Then Numba compiles the training loops `auto` runs (~10 s, once per machine: they are cached).
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --inexact --python 3.11
+	$(BIN)/python -c "from dlnet.training import compile_ahead; compile_ahead()"
 	@touch $@
 
 repro: setup

@@ -290,3 +290,35 @@ def test_joblib_sweep_with_the_compiled_engine_on_a_new_store(built_project, tmp
         assert child.data.params["train.engine"] == "compiled"
         assert child.data.tags["dlnet.engine"] == "compiled"
         assert [m.step for m in client.get_metric_history(child.info.run_id, "train/loss")] == [1, 2, 3, 4, 5]
+
+
+def test_compiled_ahead_a_new_process_loads_the_kernels_instead_of_compiling(tmp_path):
+    """`make setup` compiles what `auto` runs (training.compile_ahead); a run in a new process, as a
+    sweep's first, then loads every kernel from Numba's cache and compiles none."""
+    env = {"NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    ahead = "from dlnet.training import compile_ahead; print(compile_ahead())"
+    first = run_tool([sys.executable, "-c", ahead], REPO, timeout=300, **env)
+    assert first.returncode == 0 and first.stdout.strip() == "['mini', 'stochastic']", first.stderr
+    run = textwrap.dedent(
+        """
+        import numpy as np
+        from dlnet import compiled
+        from dlnet.network import TwoLayerNet
+        from dlnet.training import train
+
+        rng = np.random.default_rng(1)
+        X, Y = rng.standard_normal((5, 50)), (rng.random((1, 50)) < 0.5).astype(np.float64)
+        Xv, Yv = rng.standard_normal((5, 9)), (rng.random((1, 9)) < 0.5).astype(np.float64)
+        for strategy, size in (("mini", 16), ("stochastic", None)):
+            train(TwoLayerNet(5, 7, rng=2), X, Y, lr=0.1, epochs=3, strategy=strategy, batch_size=size,
+                  X_val=Xv, Y_val=Yv, log_every=2, engine="auto")
+        kernels = [compiled.batch_epoch, compiled.batch_epoch_loss, compiled.sample_epoch, compiled.sample_epoch_loss,
+                   compiled.mean_loss]
+        hits = sum(sum(kernel.stats.cache_hits.values()) for kernel in kernels)
+        print(hits, sum(sum(kernel.stats.cache_misses.values()) for kernel in kernels))
+        """
+    )
+    later = run_tool([sys.executable, "-c", run], REPO, timeout=300, **env)
+    assert later.returncode == 0, later.stderr
+    hits, misses = map(int, later.stdout.split())
+    assert misses == 0 and hits == 5, later.stdout  # every kernel loaded, none compiled

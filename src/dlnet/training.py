@@ -49,6 +49,39 @@ def compiled_kernels():
     return compiled
 
 
+def compile_ahead() -> list[str]:
+    """Compile the kernels `auto` runs (mini-batch and stochastic, float64, with validation data,
+    epochs with and without the loss), or load them from Numba's cache: a few epochs on random
+    data. Returns the strategies done; none where Numba cannot be imported. `make setup` calls it,
+    so that a machine's first sweep does not pay the compilation (~10 s) inside its first runs."""
+    try:
+        compiled_kernels()
+    except EngineUnavailableError:
+        return []
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((3, 20)), (rng.random((1, 20)) < 0.5).astype(np.float64)
+    done = []
+    for strategy, engine in AUTO_ENGINE.items():
+        if engine == "compiled":
+            # Two epochs, the loss recorded at the second: an epoch without the loss, and one with it.
+            net, batch_size = TwoLayerNet(3, 2, rng=0), 8 if strategy == "mini" else None
+            train(
+                net,
+                X,
+                Y,
+                lr=0.1,
+                epochs=2,
+                strategy=strategy,
+                batch_size=batch_size,
+                X_val=X,
+                Y_val=Y,
+                log_every=2,
+                engine=engine,
+            )
+            done.append(strategy)
+    return done
+
+
 def resolve_engine(engine: str, strategy: str) -> str:
     """The engine that runs: "numpy" or "compiled". "auto" takes AUTO_ENGINE's choice for the
     strategy, and falls back to "numpy" when Numba cannot be imported; "compiled" raises
