@@ -288,9 +288,9 @@ class _CompiledSteps:
 
     def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
         self.kernels = compiled_kernels()
-        self.net, self.rng = net, rng
+        self.net = net
         m = X.shape[1]
-        self.size = size = resolve_batch_size(strategy, batch_size, m)
+        size = resolve_batch_size(strategy, batch_size, m)
         self.full = strategy == "full"
         # Contiguous copies: X (features, m), labels y (m,); for stochastic steps XT (m, features).
         self.X, self.y = np.ascontiguousarray(X), np.ascontiguousarray(Y[0])
