@@ -190,7 +190,7 @@ def _model_cost(uri: str, experiment_id: str, root: Path, cfg: dict[str, Any], r
             job.log_model(
                 uri,
                 logger.run_id,
-                net,
+                net.params,
                 config,
                 (folder / "scaler.json").read_bytes(),
                 splits["train"].X,

@@ -183,6 +183,7 @@ def main() -> None:
         _app()
     except KeyboardInterrupt as interrupt:
         with exits.signals_held():
+            _wait_for_run_ends()
             _stop_workers()
             _end_open_sweep("KILLED", f"the sweep was {exits.interrupt_reason(interrupt)}")
         print(exits.interrupt_reason(interrupt), file=sys.stderr)
@@ -191,6 +192,7 @@ def main() -> None:
     except SystemExit as exit_:
         if exit_.code not in (0, None):
             with exits.signals_held():
+                _wait_for_run_ends()
                 _stop_workers()
                 _end_open_sweep("FAILED", f"the sweep stopped (exit code {exit_.code})")
         if exits.stopping():
@@ -198,6 +200,17 @@ def main() -> None:
         raise
     if _single_run.get("status") == "FAILED":
         raise SystemExit(exits.DIVERGED)
+
+
+def _wait_for_run_ends() -> None:
+    """The runs whose ends the sweep's worker is sending (dlnet.run_end) end before it is stopped."""
+    run_end = sys.modules.get("dlnet.run_end")  # not imported: nothing was handed off
+    if run_end is None:
+        return
+    try:
+        run_end.wait()
+    except Exception as error:
+        print(f"error: {error}", file=sys.stderr)
 
 
 def _stop_workers(grace_seconds: float = 5.0) -> None:

@@ -61,7 +61,9 @@ class JobResult:
     metrics: dict[str, float] = field(default_factory=dict)
     reason: str | None = None
     pruned: bool = False  # stopped early because `on_history` asked (a sweeper's pruner): FINISHED
-    model_uri: str | None = None  # the run's MLflow model (models:/<model id>); None if diverged or pruned
+    # the run's MLflow model (models:/<model id>); None if diverged or pruned, or if its end was
+    # handed off (a sweep's run: dlnet.run_end)
+    model_uri: str | None = None
     tracking_uri: str | None = None
 
 
@@ -214,7 +216,7 @@ def run_job(
     meta = data.meta
     scaled_folder = data_folder if data_folder is not None else root / data_dir(config)
 
-    from dlnet import tracking
+    from dlnet import run_end, tracking
 
     # A queued `dvc exp run` trains in a temporary copy; DVC_ROOT names the project it came from,
     # whose store must receive the run.
@@ -251,7 +253,7 @@ def run_job(
     saved = Path(output_dir) / "run" if output_dir is not None else Path(tempfile.mkdtemp(prefix="dlnet-run-"))
     try:
         with tracking.run(uri, experiment_id, name, parent_run_id=parent_run_id, tags=tags) as logger:
-            history, final, stopped, model_uri = _train_and_log(
+            history, final, stopped, end = _train_and_save(
                 logger, config, name, saved, data, scaled_folder, progress, on_history, params
             )
             results.write_json(
@@ -263,12 +265,15 @@ def run_job(
                     "store": _without_password(uri),
                     "parent_run_id": parent_run_id,
                     "status": "FAILED" if history.diverged else "FINISHED",
-                    "reason": f"diverged: {history.reason}" if history.diverged else None,
+                    "reason": end.failure,
                     "tags": tags,
                     "params": params,
                     "epochs_run": history.epochs_run,
                 },
             )
+            # In a sweep's own process, sent by its second process while the next run trains (then the
+            # model's URI is not known here); else sent here, and the run ended as this block closes.
+            model_uri = run_end.finish(logger, end, hand_off=output_dir is not None)
     except tracking.TrackingError as error:
         if (saved / "run.json").is_file():
             raise tracking.TrackingError(
@@ -295,7 +300,7 @@ def run_job(
     return result
 
 
-def _train_and_log(
+def _train_and_save(
     logger,
     config: Config,
     name: str,
@@ -305,11 +310,11 @@ def _train_and_log(
     progress: bool,
     on_history,
     params: dict[str, Any],
-) -> tuple[Any, dict[str, float], str | None, str | None]:
-    """Train on `data`, evaluate, save the results in `saved`, then send them through `logger` with the
-    packaged model; return the history, the final metrics, why `on_history` stopped the training (None
-    if it did not) and the model's URI (None if there is none)."""
-    from dlnet import drawing
+) -> tuple[Any, dict[str, float], str | None, Any]:
+    """Train on `data` (its points sent through `logger`), evaluate, and save the results in `saved`;
+    return the history, the final metrics, why `on_history` stopped the training (None if it did not)
+    and what the run has left to send (a dlnet.run_end.RunEnd)."""
+    from dlnet import run_end
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
     from dlnet.training import train
@@ -369,27 +374,19 @@ def _train_and_log(
         if bar is not None:
             bar.close()
 
-    # The figures first: they are drawn (dlnet.drawing) while the rest is written and sent.
-    figures = [
-        drawing.draw(
+    # dlnet.plots's figures and their arguments: drawn as the run's end is sent (dlnet.run_end)
+    figures: list[tuple[str, tuple, dict[str, Any]]] = [
+        (
             "loss_curve",
-            history.epochs,
-            history.train_loss,
-            history.val_loss if has_val else None,
-            saved / "loss_curve.png",
-            title=name,
-            log_scale=config.tracking.loss_plot_scale == "log",
+            (history.epochs, history.train_loss, history.val_loss if has_val else None, saved / "loss_curve.png"),
+            {"title": name, "log_scale": config.tracking.loss_plot_scale == "log"},
         )
     ]
     if not history.diverged:
         shown, shown_split = ("val", val_split) if has_val else ("train", train_split)
+        matrix = confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold)
         figures.append(
-            drawing.draw(
-                "confusion_matrix_plot",
-                confusion(shown_split.Y, net.predict_proba(shown_split.X), config.model.threshold),
-                saved / "confusion_matrix.png",
-                title=f"{name} ({shown})",
-            )
+            ("confusion_matrix_plot", (matrix, saved / "confusion_matrix.png"), {"title": f"{name} ({shown})"})
         )
 
     final: dict[str, float] = {"epochs_run": history.epochs_run, "time/train_seconds": history.seconds}
@@ -413,48 +410,41 @@ def _train_and_log(
     # the scaler read with the data, not data/scaled's file now: a rebuild may have replaced it
     (saved / "scaler.json").write_bytes(data.scaler_bytes)
 
-    logger.flush(tags={"dlnet.engine": history.engine})  # the history's last points, with the engine that ran
-    for artifact in results.ARTIFACTS:
-        if not artifact.endswith(".png") and (saved / artifact).is_file():
-            logger.log_artifact(saved / artifact)
     stopped = stop_reasons[-1] if history.stopped_early and not history.diverged else None
-    model_uri = None
-    finite = {k: v for k, v in final.items() if np.isfinite(v)}
-    if not history.diverged and not stopped and logger.offline is None:
-        # The final metrics go with the model: logged once, on the run, linked to the model.
-        model_uri = log_model(
-            logger.uri,
-            logger.run_id,
-            net,
-            config,
-            data.scaler_bytes,
-            train_split.X,
-            step=history.epochs_run,
-            metrics=finite,
-            experiment_id=logger.experiment_id,
-            params=logger.params,
-        )
-        logger.remember(finite, step=history.epochs_run)
-    else:
-        logger.log_metrics(finite, step=history.epochs_run)
-    for figure in figures:  # on disk before the run ends, as every other result
-        logger.log_artifact(figure.wait())
+    tags: dict[str, Any] = {}
     if history.diverged:
-        logger.set_tags({"dlnet.diverged_epoch": history.diverged_epoch})
-        logger.fail(f"diverged: {history.reason}")
+        tags = {"dlnet.diverged_epoch": history.diverged_epoch}
     elif stopped:
         # Pruned: a deliberate stop, not a fault. The run stays FINISHED (KILLED means interrupted);
         # the tag makes it filterable: tags.`dlnet.pruned` = 'true'.
-        logger.set_tags(
-            {"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run, "dlnet.status_reason": stopped}
-        )
-    return history, final, stopped, model_uri
+        tags = {"dlnet.pruned": "true", "dlnet.pruned_epoch": history.epochs_run, "dlnet.status_reason": stopped}
+    end = run_end.RunEnd(
+        uri=logger.uri,
+        experiment_id=logger.experiment_id,
+        run_id=logger.run_id,
+        run_name=name,
+        saved=saved,
+        params=dict(logger.params),
+        engine=history.engine,
+        epochs_run=history.epochs_run,
+        final={k: v for k, v in final.items() if np.isfinite(v)},
+        figures=figures,
+        tags=tags,
+        failure=f"diverged: {history.reason}" if history.diverged else None,
+        # The final metrics go with the model: logged once, on the run, linked to the model.
+        model=(
+            None
+            if history.diverged or stopped
+            else run_end.ModelInputs(net.params, config, data.scaler_bytes, train_split.X[:, :3].copy())
+        ),
+    )
+    return history, final, stopped, end
 
 
 def log_model(
     uri: str,
     run_id: str,
-    net,
+    weights: dict[str, np.ndarray],
     config: Config,
     scaler_json: bytes,
     X_train: np.ndarray,
@@ -464,7 +454,8 @@ def log_model(
     experiment_id: str | None = None,
     params: dict[str, str] | None = None,
 ) -> str:
-    """Package the trained net with the scaler it was trained behind (read with its data) as the run's model."""
+    """Package the trained weights (W1, b1, W2, b2) with the scaler they were trained behind (read with
+    their data) as the run's model; `X_train`'s first three samples are its input example."""
     from dlnet import tracking_model
     from dlnet.data.scale import Scaler
     from dlnet.model import RawModel, dataset_range, raw_rows
@@ -475,7 +466,7 @@ def log_model(
         features=list(scaler.features),
         valid_range=dataset_range(config.data.name),
         scaler=scaler,
-        params=net.params,
+        params=weights,
         threshold=config.model.threshold,
         dtype=config.model.dtype,
         run_id=run_id,

@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 from dlnet import compose_once, drawing, ui_views
 from dlnet.compose_once import ComposeOnce
 from dlnet.shipping import DATA_RUN_ENV
-from dlnet.uris import TrackingUnreachableError, portable_params, redact
+from dlnet.uris import TrackingError, TrackingUnreachableError, portable_params, redact
 
 PARENT_RUN_ENV = "DLNET_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "DLNET_SWEPT_KEYS"
@@ -256,8 +256,15 @@ class MlflowSweep(Callback):
         uri, experiment_id, parent_run_id = self.uri, self.experiment_id, self.parent_run_id
         if parent_run_id is None or uri is None or experiment_id is None:
             return
-        from dlnet import tracking
+        from dlnet import run_end, tracking
 
+        try:
+            run_end.wait()  # the last runs' ends, sent by the worker
+        except Exception as error:
+            from dlnet import exits
+
+            print(f"error: {redact(str(error))}", file=sys.stderr)
+            raise SystemExit(exits.TRACKING_FAILED if isinstance(error, TrackingError) else 1) from None
         try:
             # Every job has returned: a child still RUNNING lost its process or its Ray node.
             tracking.end_running_children(uri, parent_run_id, "FAILED", LOST_REASON)

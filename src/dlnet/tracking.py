@@ -245,6 +245,7 @@ class RunLogger:
         self._client = client(uri)
         self._pending: list[Metric] = []
         self.failure: str | None = None  # set by `fail`: the run ends FAILED with this reason
+        self.handed_off = False  # its end was handed to another process (dlnet.run_end), which ends it
         self._last_beat = time.monotonic()
         # Set when the store failed during the run: nothing more is sent (training must not wait
         # on a store that is gone); the run's results are on disk instead (dlnet.results).
@@ -369,28 +370,50 @@ def run(
 ) -> Iterator[RunLogger]:
     """Open a run; it ends FINISHED, FAILED (an error, or `fail`), or KILLED (SIGINT, SIGTERM), never RUNNING.
 
-    While the run is being ended, a second Ctrl-C or SIGTERM waits until it is.
+    While the run is being ended, a second Ctrl-C or SIGTERM waits until it is. A run whose end
+    was handed off (dlnet.run_end) is left to whoever took it.
     """
-    from dlnet.exits import interrupt_reason
-
     mlflow_client = client(uri)
     all_tags = {str(k): str(v) for k, v in (tags or {}).items()} | process_tags()
     if parent_run_id:
         all_tags[PARENT_RUN_TAG] = parent_run_id
     with store_errors(uri, "creating the run"):
         created = mlflow_client.create_run(experiment_id, run_name=run_name, tags=all_tags)
-    logger = RunLogger(uri, created.info.run_id, experiment_id)
+    with _ending(RunLogger(uri, created.info.run_id, experiment_id)) as logger:
+        yield logger
+
+
+def resume(uri: str, run_id: str, experiment_id: str) -> contextlib.AbstractContextManager[RunLogger]:
+    """A RUNNING run created elsewhere, to log to and end as `run` ends its own (dlnet.run_end)."""
+    return _ending(RunLogger(uri, run_id, experiment_id))
+
+
+def run_status(uri: str, run_id: str) -> str:
+    with store_errors(uri, "reading the run's status"):
+        return client(uri).get_run(run_id).info.status
+
+
+@contextmanager
+def _ending(logger: RunLogger) -> Iterator[RunLogger]:
+    """Yield `logger`, then end its run as `run` says; not at all once `handed_off` is set."""
+    from dlnet.exits import interrupt_reason
+
+    uri = logger.uri
     try:
         yield logger
+        if logger.handed_off:
+            return
         with store_errors(uri, "logging the run"):
             logger.flush()
     except KeyboardInterrupt as interrupt:
-        with signals_held():
-            _end_quietly(logger, RunStatus.to_string(RunStatus.KILLED), interrupt_reason(interrupt))
+        if not logger.handed_off:
+            with signals_held():
+                _end_quietly(logger, RunStatus.to_string(RunStatus.KILLED), interrupt_reason(interrupt))
         raise
     except BaseException as error:
-        with signals_held():
-            _end_quietly(logger, RunStatus.to_string(RunStatus.FAILED), _first_line(error))
+        if not logger.handed_off:
+            with signals_held():
+                _end_quietly(logger, RunStatus.to_string(RunStatus.FAILED), _first_line(error))
         raise
     else:
         if logger.offline:
@@ -400,9 +423,9 @@ def run(
         with signals_held(), store_errors(uri, "ending the run"):
             if logger.failure:
                 logger.set_tags({STATUS_REASON_TAG: logger.failure})
-                _end(mlflow_client, logger.run_id, RunStatus.to_string(RunStatus.FAILED))
+                _end(logger._client, logger.run_id, RunStatus.to_string(RunStatus.FAILED))
             else:
-                _end(mlflow_client, logger.run_id, RunStatus.to_string(RunStatus.FINISHED))
+                _end(logger._client, logger.run_id, RunStatus.to_string(RunStatus.FINISHED))
 
 
 def _end_quietly(logger: RunLogger, status: str, reason: str) -> None:
@@ -587,6 +610,11 @@ def metric_history(uri: str, run_id: str, key: str) -> list[tuple[int, float]]:
 # that is a query per run, whose cost grows with the store (the index SQLite picks for it covers
 # every run's points of that key: ~90 ms a run in a store of a million points).
 _sent: dict[tuple[str, str, str], list[tuple[int, float]] | None] = {}
+
+
+def remember_sent(uri: str, run_id: str, values: Mapping[str, float], step: int) -> None:
+    """What another process logged on this run (dlnet.run_end): `values` at `step`."""
+    _remember(uri, run_id, [Metric(k, float(v), 0, step) for k, v in values.items()])
 
 
 def _remember(uri: str, run_id: str, metrics: list[Metric]) -> None:

@@ -302,6 +302,19 @@ def raw_model(pyfunc) -> RawModel:
     return model
 
 
+def settle_models(uri: str, experiment_id: str, run_id: str) -> bool:
+    """The run's models after the process logging one died: one left PENDING is marked FAILED.
+    True if one is READY (its final metrics were logged with it)."""
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    ready = False
+    for logged in client.search_logged_models([experiment_id], filter_string=f"source_run_id = '{run_id}'"):
+        if logged.status == LoggedModelStatus.READY:
+            ready = True
+        elif logged.status == LoggedModelStatus.PENDING:
+            client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+    return ready
+
+
 def run_model_id(uri: str, run_id: str) -> str | None:
     """The id of the MLflow model the run logged, or None (a diverged run logs none)."""
     found = mlflow.MlflowClient(tracking_uri=uri).get_run(run_id)
