@@ -344,18 +344,16 @@ def _sweep_goals(sweeps: dict[str, Any]) -> list[dict[str, Any]]:
     wall, total = basic["wall_s"]["median"], basic["train_sum_s"]["median"]
     limit = sweeps["basic_limit_s"]
     n = sweeps["runs"]
-    before, inside, after = (
-        basic[k]["median"] for k in ("before_first_run_s", "in_runs_beyond_training_s", "after_last_run_s")
-    )
-    between = wall - total - before - inside - after
+    before, after = (basic[k]["median"] for k in ("before_first_run_s", "after_last_run_s"))
+    inside = basic["in_runs_beyond_training_s"]["median"]
+    rest = basic["runs_span_s"]["median"] - total
     why_basic = (
         f"over by {fmt_s(wall - limit)}. Beyond its {fmt_s(total)} of training the sweep spends "
         f"{fmt_s(before)} before its first run (Python, Hydra and MLflow imports, composing and "
-        f"checking every job's config, the parent run), {fmt_s(inside)} inside the runs beyond training "
-        f"({fmt_s(inside / n)} a run: params, dataset input, final metrics, plots, artifacts; see the "
-        "breakdown in section 3), "
-        f"{fmt_s(between)} between runs (Hydra composing each job, loading the data, opening each run) "
-        f"and {fmt_s(after)} after the last (the sweep's report and plots)"
+        f"checking every job's config, the parent run), {fmt_s(rest)} more from its first run's start to its "
+        f"last run's end ({fmt_s(rest / n)} a run: Hydra's job set-up, the run's params and dataset input, and "
+        "what of each run's end, sent while the next run trains, the next had to wait for; see the breakdown in "
+        f"section 3) and {fmt_s(after)} after the last (the sweep's report and plots)"
     )
     out = [
         _goal(
@@ -413,25 +411,15 @@ MAKE_SWEEP_PARTS = (
     ("wall", "wall"),
     ("train", "training (sum of the runs)"),
     ("before", "before the first run"),
-    ("inside", "in the runs beyond training"),
-    ("between", "between runs"),
+    ("rest", "the runs' span beyond training"),
     ("after", "after the last run"),
 )
 
 
 def _make_sweep_parts(record: dict[str, Any]) -> dict[str, float]:
     wall, train = record["wall_s"]["median"], record["train_sum_s"]["median"]
-    before, inside, after = (
-        record[k]["median"] for k in ("before_first_run_s", "in_runs_beyond_training_s", "after_last_run_s")
-    )
-    return {
-        "wall": wall,
-        "train": train,
-        "before": before,
-        "inside": inside,
-        "after": after,
-        "between": wall - train - before - inside - after,
-    }
+    before, span, after = (record[k]["median"] for k in ("before_first_run_s", "runs_span_s", "after_last_run_s"))
+    return {"wall": wall, "train": train, "before": before, "rest": span - train, "after": after}
 
 
 def _search_goals(search: dict[str, Any]) -> list[dict[str, Any]]:
@@ -887,8 +875,9 @@ def _sweeps_md(sweeps: dict[str, Any]) -> str:
                 "#### `make sweep`",
                 f"`dlnet-train +sweep=grid` ({made['settings']['runs']} runs: lr 0.01, 0.07, 0.3 × 4, 15, 64 hidden × "
                 "full, mini, stochastic; 500 epochs; basic launcher) in the same kind of project copy, with each "
-                "engine in turns. *Between runs* is what is left: Hydra composing each job and the process's own work "
-                "between the runs.",
+                "engine in turns. *The runs' span* is from the first run's start to the last run's end: beyond "
+                "training, each job's set-up (Hydra, the run, its params and dataset input) and what of each run's "
+                "end, sent by the sweep's second process while the next run trains, the next run had to wait for.",
                 table(
                     ["Engine", "Sweeps", "Spread", "Wall (median)"]
                     + [label[0].upper() + label[1:] for key, label in MAKE_SWEEP_PARTS[1:]],
@@ -905,8 +894,8 @@ def _sweeps_md(sweeps: dict[str, Any]) -> str:
             f"store's life: {fmt_s(first['store_create_s'])}); the launchers take turns. *Sum of training* adds up "
             f"the {sweeps['runs']} runs' own `time/train_seconds`, read back from the store. The last three columns "
             "split the rest by the runs' start and end times in the store: before the first run starts, inside the "
-            "runs beyond their training (summed over the runs, so overlapping under joblib), and after the last run "
-            "ends.",
+            "runs beyond their training (summed over the runs, so overlapping under joblib, and under basic, whose "
+            "runs' ends are sent while the next run trains), and after the last run ends.",
             table(
                 [
                     "Launcher",

@@ -130,8 +130,11 @@ def _timed_sweep(workspace: Workspace, name: str, overrides: list[str], runs: in
         "store_create_s": store_seconds,
         # start-up: from the command's start to its first MLflow run (imports, config checks, parent run)
         "before_first_run_s": min(starts) - started_at,
-        # inside the runs, beyond training: params, dataset, final metrics, plots, artifacts
+        # inside the runs, beyond training: params, dataset, final metrics, plots, artifacts (summed:
+        # overlapping where runs overlap, as a run's end sent while the next run trains)
         "in_runs_beyond_training_s": in_runs - sum(train),
+        # from the first run's start to the last run's end
+        "runs_span_s": max(ends) - min(starts),
         # after the last run: the sweep's report, and the process's exit
         "after_last_run_s": ended_at - max(ends),
     }, None
@@ -153,10 +156,7 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     measure.interleave({launcher: contender(launcher) for launcher in records}, settings["repeats"], warmup=0)
     out: dict[str, Any] = {"settings": settings, "grid": settings["grid"], "runs": settings["runs"]}
     for launcher, recs in records.items():
-        out[launcher] = {
-            key: measure.summary([r[key] for r in recs])
-            for key in ("wall_s", "train_sum_s", "before_first_run_s", "in_runs_beyond_training_s", "after_last_run_s")
-        }
+        out[launcher] = {key: measure.summary([r[key] for r in recs]) for key in KEYS}
         out[launcher]["sweeps"] = recs
     if settings.get("make_sweep"):
         out["make_sweep"] = _make_sweeps(workspace, settings["make_sweep"])
@@ -175,7 +175,14 @@ def run(workspace: Workspace, smoke: bool = False) -> dict[str, Any]:
     return out
 
 
-KEYS = ("wall_s", "train_sum_s", "before_first_run_s", "in_runs_beyond_training_s", "after_last_run_s")
+KEYS = (
+    "wall_s",
+    "train_sum_s",
+    "before_first_run_s",
+    "in_runs_beyond_training_s",
+    "runs_span_s",
+    "after_last_run_s",
+)
 
 
 def _make_sweeps(workspace: Workspace, settings: dict[str, Any]) -> dict[str, Any]:
