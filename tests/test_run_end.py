@@ -18,7 +18,9 @@ from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 from test_faults import read_only_folder, start
 
-from dlnet import exits
+from dlnet import drawing, exits, run_end, tracking
+from dlnet.job import run_job
+from dlnet.params import compose_defaults
 from dlnet.tracking import ensure_experiment
 
 TRAIN = str(BIN / "dlnet-train")
@@ -27,11 +29,14 @@ ARTIFACTS = {"config.yaml", "weights.npz", "scaler.json", "loss_curve.png", "con
 FIRST_EPOCHS = 30000
 
 
-def children(uri: str) -> list:
+def runs_of(uri: str) -> list:
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("dlnet")
-    runs = client.search_runs([experiment.experiment_id], max_results=100, order_by=["attributes.start_time ASC"])
-    return [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    return client.search_runs([experiment.experiment_id], max_results=100, order_by=["attributes.start_time ASC"])
+
+
+def children(uri: str) -> list:
+    return [r for r in runs_of(uri) if "mlflow.parentRunId" in r.data.tags]
 
 
 def start_sweep(project, uri: str, tmp_path, overrides: list[str]) -> subprocess.Popen:
@@ -174,3 +179,30 @@ def test_a_store_failing_while_the_worker_sends_loses_nothing(built_project, tmp
     done = run_tool([str(BIN / "dlnet-runs"), "sync", str(saved), "--store", uri], built_project, timeout=120)
     assert done.returncode == 0, done.stderr
     assert_complete(uri, children(uri)[0], FIRST_EPOCHS, 50, model=False)  # the sync sends no model
+
+
+def test_a_stuck_worker_is_stopped_and_the_run_end_sent_here(built_project, tmp_path, monkeypatch):
+    """In this process, as a sweep's controller: the worker stops answering (SIGSTOP) before it is
+    handed a run's end. Once the wait runs out, it is killed and the end is sent from here."""
+    uri = sqlite_uri(tmp_path / "mlflow.db")
+    cfg = compose_defaults(built_project / "conf", ["train.epochs=30", f"tracking.uri={uri}"])
+    drawing.start()
+    deadline = time.monotonic() + 120
+    while not drawing.ready():
+        assert time.monotonic() < deadline, "the worker never got ready"
+        time.sleep(0.05)
+    worker = psutil.Process(drawing.submit(os.getpid).result(timeout=60))
+    try:
+        worker.suspend()  # SIGSTOP: alive, and stuck
+        result = run_job(cfg, root=built_project, source="test", progress=False, output_dir=tmp_path / "job")
+        assert result.model_uri is None  # handed off: its model is not known yet
+        assert tracking.run_status(uri, result.run_id) == "RUNNING"
+        monkeypatch.setattr(run_end, "WAIT_SECONDS", 2.0)
+        run_end.wait()
+        assert_gone(worker)
+    finally:
+        if worker.is_running():
+            worker.kill()
+        drawing.stop(wait=False)
+    (run,) = runs_of(uri)
+    assert_complete(uri, run, 30, 1)

@@ -69,8 +69,10 @@ def finish(logger: tracking.RunLogger, end: RunEnd, *, hand_off: bool = True) ->
 
     Sent here, the run is ended as `logger`'s context (dlnet.tracking.run) closes.
     """
-    if hand_off and logger.offline is None and drawing.ready():
-        logger.flush()  # the history's points from here: the worker has the longer share of a run's end
+    if not (hand_off and drawing.ready()):
+        return send(logger, end)
+    logger.flush()  # the history's points from here: the worker has the longer share of a run's end
+    if logger.offline is None:  # else the store failed: sent here, which says where the results are
         wait()  # the previous run's end first: one in flight at most
         future = drawing.submit(_send_there, end)
         if future is not None:
@@ -137,26 +139,31 @@ def _send_there(end: RunEnd) -> None:
 def _collect(future: Future, end: RunEnd) -> None:
     """Wait for a handed-off end; send it again from here if the worker could not."""
     try:
-        future.result(timeout=WAIT_SECONDS)
+        try:
+            future.result(timeout=WAIT_SECONDS)
+        except tracking.TrackingError:
+            raise
+        except Exception as error:
+            if isinstance(error, TimeoutError):
+                drawing.kill()  # stuck: nothing of it may land after the end is sent from here
+            if tracking.run_status(end.uri, end.run_id) == "RUNNING":
+                _send_here(end)  # the worker died before or while sending it, or never got it
+            elif not isinstance(error, (BrokenProcessPool, TimeoutError, CancelledError)):
+                raise  # sending it raised: the worker ended the run FAILED, saying why
     except tracking.TrackingError as error:
         raise tracking.TrackingError(
             f"{error}. Run {end.run_name!r} trained; its results are saved in {end.saved}: send them once the "
             f"store is back with `dlnet-runs sync {end.saved}`"
         ) from error
-    except Exception as error:
-        if isinstance(error, TimeoutError):
-            drawing.kill()  # stuck: nothing of it may land after the end is sent from here
-        if tracking.run_status(end.uri, end.run_id) == "RUNNING":
-            _send_here(end)  # the worker died before or while sending it, or never got it
-        elif not isinstance(error, (BrokenProcessPool, TimeoutError, CancelledError)):
-            raise  # sending it raised: the worker ended the run FAILED, saying why
     tracking.remember_sent(end.uri, end.run_id, end.final, end.epochs_run)
 
 
 def _send_here(end: RunEnd) -> None:
     from dlnet import tracking_model
 
-    if end.model is not None and tracking_model.settle_models(end.uri, end.experiment_id, end.run_id):
-        end = replace(end, model=None, final={})  # the model and its metrics were sent before the worker died
+    if end.model is not None:
+        with tracking.store_errors(end.uri, "looking for the run's model"):
+            if tracking_model.settle_models(end.uri, end.experiment_id, end.run_id):
+                end = replace(end, model=None, final={})  # the model and its metrics were sent before the worker died
     with tracking.resume(end.uri, end.run_id, end.experiment_id) as logger:
         send(logger, end)
