@@ -42,10 +42,10 @@ def _warm_up() -> None:
     import dlnet.run_end  # noqa: F401
     import dlnet.tracking_model  # noqa: F401
 
-    settle_heap()
+    _settle_heap()
 
 
-def settle_heap() -> None:
+def _settle_heap() -> None:
     """Set what this process holds now aside from the garbage collector's scans (as dlnet.cli's
     settle_heap does in the sweep's own process): collections would scan all of MLflow, pandas
     and matplotlib again and again."""

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import yaml
@@ -29,6 +29,9 @@ from dlnet.data.variants import SCALED_DIR, build_command, catalogue, scaled_dir
 from dlnet.lineage import dvc_digest, git_state
 from dlnet.resources import check_fits
 from dlnet.uris import check_reachable, portable_params, redact
+
+if TYPE_CHECKING:
+    from dlnet.run_end import RunEnd  # imports MLflow: at run time only inside a run
 
 # The meta.json key the `scale` stage wrote for each config key it depends on.
 DATA_KEYS = {
@@ -310,10 +313,10 @@ def _train_and_save(
     progress: bool,
     on_history,
     params: dict[str, Any],
-) -> tuple[Any, dict[str, float], str | None, Any]:
+) -> tuple[Any, dict[str, float], str | None, RunEnd]:
     """Train on `data` (its points sent through `logger`), evaluate, and save the results in `saved`;
     return the history, the final metrics, why `on_history` stopped the training (None if it did not)
-    and what the run has left to send (a dlnet.run_end.RunEnd)."""
+    and what the run has left to send."""
     from dlnet import run_end
     from dlnet.metrics import classification_metrics, confusion
     from dlnet.network import TwoLayerNet
