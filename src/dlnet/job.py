@@ -434,7 +434,6 @@ def _train_and_save(
         figures=figures,
         tags=tags,
         failure=f"diverged: {history.reason}" if history.diverged else None,
-        # The final metrics go with the model: logged once, on the run, linked to the model.
         model=(
             None
             if history.diverged or stopped

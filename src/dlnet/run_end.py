@@ -137,25 +137,30 @@ def _send_there(end: RunEnd) -> None:
 
 
 def _collect(future: Future, end: RunEnd) -> None:
-    """Wait for a handed-off end; send it again from here if the worker could not."""
+    """Wait for a handed-off end; a store failure names the run's folder for `dlnet-runs sync`."""
     try:
-        try:
-            future.result(timeout=WAIT_SECONDS)
-        except tracking.TrackingError:
-            raise
-        except Exception as error:
-            if isinstance(error, TimeoutError):
-                drawing.kill()  # stuck: nothing of it may land after the end is sent from here
-            if tracking.run_status(end.uri, end.run_id) == "RUNNING":
-                _send_here(end)  # the worker died before or while sending it, or never got it
-            elif not isinstance(error, (BrokenProcessPool, TimeoutError, CancelledError)):
-                raise  # sending it raised: the worker ended the run FAILED, saying why
+        _sent_there_or_here(future, end)
     except tracking.TrackingError as error:
         raise tracking.TrackingError(
             f"{error}. Run {end.run_name!r} trained; its results are saved in {end.saved}: send them once the "
             f"store is back with `dlnet-runs sync {end.saved}`"
         ) from error
     tracking.remember_sent(end.uri, end.run_id, end.final, end.epochs_run)
+
+
+def _sent_there_or_here(future: Future, end: RunEnd) -> None:
+    """Until the worker has sent `end`; sent again from here if the worker could not."""
+    try:
+        future.result(timeout=WAIT_SECONDS)
+    except tracking.TrackingError:
+        raise
+    except Exception as error:
+        if isinstance(error, TimeoutError):
+            drawing.kill()  # stuck: nothing of it may land after the end is sent from here
+        if tracking.run_status(end.uri, end.run_id) == "RUNNING":
+            _send_here(end)  # the worker died before or while sending it, or never got it
+        elif not isinstance(error, (BrokenProcessPool, TimeoutError, CancelledError)):
+            raise  # sending it raised: the worker ended the run FAILED, saying why
 
 
 def _send_here(end: RunEnd) -> None:

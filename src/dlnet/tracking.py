@@ -313,7 +313,7 @@ class RunLogger:
     def remember(self, values: Mapping[str, float], step: int) -> None:
         """Points logged on this run by another call (the packaged model's final metrics), so that
         `metric_history` answers for this run from memory as the store would."""
-        _remember(self.uri, self.run_id, [Metric(k, float(v), 0, step) for k, v in values.items()])
+        remember_sent(self.uri, self.run_id, values, step)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self._send(f"logging {Path(path).name}", self._client.log_artifact, self.run_id, str(path), artifact_path)
@@ -613,7 +613,7 @@ _sent: dict[tuple[str, str, str], list[tuple[int, float]] | None] = {}
 
 
 def remember_sent(uri: str, run_id: str, values: Mapping[str, float], step: int) -> None:
-    """What another process logged on this run (dlnet.run_end): `values` at `step`."""
+    """Points logged on a run by another call or process (dlnet.run_end): `values` at `step`."""
     _remember(uri, run_id, [Metric(k, float(v), 0, step) for k, v in values.items()])
 
 
