@@ -139,6 +139,36 @@ def test_the_kernels_exponential_is_within_an_ulp_of_numpys():
     assert list(out[-5:-1]) == [0.0, 0.0, 0.0, 0.0] and np.isnan(out[-1])
 
 
+@pytest.mark.parametrize("m", [1, 2, 3, 32, 683, 70_000])
+@pytest.mark.parametrize("half_waiting", [False, True], ids=["fresh", "half-waiting"])
+def test_the_kernels_shuffle_draws_numpys_orders_bit_for_bit(m, half_waiting):
+    """`compiled.shuffle`, from the generator's state, gives rng.shuffle's orders epoch after epoch
+    and leaves the state rng.shuffle leaves, also when a 32-bit half of a draw is waiting."""
+    from dlnet import compiled
+
+    rng = np.random.default_rng(12345)
+    if half_waiting:
+        rng.shuffle(np.arange(2))  # one 32-bit draw: the other half of its 64 bits waits
+    rng_state = compiled.pcg64_state(rng)
+    assert rng_state[4] == half_waiting
+    ours, numpys = np.arange(m, dtype=np.uint64), np.arange(m, dtype=np.uint64)
+    orders = set()
+    for _ in range(3 if m > 1000 else 40):
+        compiled.shuffle_now(ours, rng_state)
+        rng.shuffle(numpys)
+        assert np.array_equal(ours, numpys)
+        orders.add(ours.tobytes())
+    assert np.array_equal(rng_state, compiled.pcg64_state(rng))
+    assert (len(orders) > 1) == (m > 1)  # it did shuffle (a single sample has one order)
+
+
+def test_the_kernels_shuffle_refuses_another_generator():
+    from dlnet import compiled
+
+    with pytest.raises(ValueError, match="PCG64; got MT19937"):
+        compiled.pcg64_state(np.random.Generator(np.random.MT19937(0)))
+
+
 @pytest.mark.parametrize("strategy, batch_size", [("full", None), ("mini", 7), ("stochastic", None)])
 def test_divergence_stops_both_engines_at_the_same_epoch(data, strategy, batch_size):
     (h0, net0), (h1, net1) = both_engines(

@@ -8,8 +8,10 @@ place, of the net's dtype (float64 or float32):
 The data, as in network.py, and the epoch's order of the samples:
 
     X   (n_features, m)   y  (m,)   the labels 0/1
-    order (m,)            rng.permutation(m), as batching.py draws it (none for the full batch),
+    order (m,)            0..m-1 between epochs, shuffled at an epoch's start into
+                          rng.permutation(m), as batching.py draws it (none for the full batch);
                           unsigned: indexing with it needs no check for negative indices
+    rng_state (6,)        the state of the run's random generator (see `shuffle`), advanced in place
 
 Mini-batches (`batch_epoch`, also the full batch): the epoch first gathers its samples in shuffled
 order, XP[:, p] = X[:, order[p]] and yP[p] = y[order[p]], so that batch after batch is a contiguous
@@ -59,6 +61,7 @@ import os
 from pathlib import Path
 
 import numba
+import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
@@ -127,6 +130,88 @@ def _exp(x):
     half = int(n) >> 1
     e = p * _float_from_bits((half + 1023) << 52) * _float_from_bits((int(n) - half + 1023) << 52)
     return e if x == x else x
+
+
+# The shuffle, as NumPy's default generator draws it. rng.shuffle from Python costs more than a
+# tenth of a mini-batch epoch; compiled into the epoch it costs two thirds of that. It draws the
+# same numbers: `shuffle` is Generator.shuffle's loop and `_interval` its random_interval, on
+# PCG64's own step and output (numpy/random/src/pcg64), from the generator's state as
+# `pcg64_state` reads it. tests/test_compiled.py checks the orders and the state it leaves against
+# rng.shuffle's, bit for bit.
+PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
+MULTIPLIER_HI, MULTIPLIER_LO = np.uint64(PCG64_MULTIPLIER >> 64), np.uint64(PCG64_MULTIPLIER & (2**64 - 1))
+LOW_32 = np.uint64(2**32 - 1)
+
+
+def pcg64_state(rng: np.random.Generator) -> np.ndarray:
+    """rng's state as `shuffle` takes it (uint64[6]): the 128-bit state (high, low half), the
+    128-bit increment (high, low), has_uint32 and uinteger (the second half of a 64-bit draw of
+    which next_uint32 has used the first). ValueError unless rng is PCG64 (default_rng's)."""
+    if type(rng.bit_generator) is not np.random.PCG64:
+        raise ValueError(f"the compiled shuffle draws as PCG64; got {type(rng.bit_generator).__name__}")
+    state = rng.bit_generator.state
+    S, inc = state["state"]["state"], state["state"]["inc"]
+    words = (S >> 64, S & (2**64 - 1), inc >> 64, inc & (2**64 - 1), state["has_uint32"], state["uinteger"])
+    return np.array(words, dtype=np.uint64)
+
+
+@intrinsic
+def _mulhi(typingctx, a, b):
+    """The high 64 bits of the 128-bit product of the uint64s a and b."""
+
+    def codegen(context, builder, signature, args):
+        i128 = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], i128), builder.zext(args[1], i128))
+        return builder.trunc(builder.lshr(product, ir.Constant(i128, 64)), ir.IntType(64))
+
+    return types.uint64(types.uint64, types.uint64), codegen
+
+
+@njit(cache=True, inline="always")
+def _pcg64_next(hi, lo, inc_hi, inc_lo):
+    """One 64-bit draw: the 128-bit LCG's step, state = state·MULTIPLIER + inc (state = hi·2^64 + lo),
+    and its output, the two halves XORed, rotated by the top 6 bits (PCG's XSL-RR).
+    Returns the new hi, lo and the draw."""
+    product_lo = lo * MULTIPLIER_LO
+    product_hi = hi * MULTIPLIER_LO + lo * MULTIPLIER_HI + _mulhi(lo, MULTIPLIER_LO)
+    lo = product_lo + inc_lo
+    hi = product_hi + inc_hi + (np.uint64(1) if lo < product_lo else np.uint64(0))  # the carry
+    x, rotation = hi ^ lo, hi >> np.uint64(58)
+    return hi, lo, (x >> rotation) | (x << ((np.uint64(64) - rotation) & np.uint64(63)))
+
+
+@njit(cache=True, inline="always")
+def shuffle(order, rng_state):
+    """rng.shuffle(order), drawing from rng_state (and advancing it) as NumPy draws from the
+    generator: Fisher-Yates from the end, each j = random_interval(i), a uniform draw from 0..i,
+    taken as the low bits of 32-bit draws (masked to i's bit length, for i < 2^32) until one is at
+    most i. A 32-bit draw (next_uint32) is the second half of the last 64-bit draw if it is
+    waiting, else the first half of a new one. The state is kept in local variables meanwhile: in
+    the array, every swap in order would make the compiler read it again."""
+    hi, lo, inc_hi, inc_lo = rng_state[0], rng_state[1], rng_state[2], rng_state[3]
+    waiting, second_half = rng_state[4], rng_state[5]
+    for i in range(order.shape[0] - 1, 0, -1):
+        top = np.uint64(i)
+        mask = top
+        for shift in (1, 2, 4, 8, 16):
+            mask |= mask >> np.uint64(shift)
+        while True:
+            if waiting:
+                waiting, value = np.uint64(0), second_half
+            else:
+                hi, lo, draw = _pcg64_next(hi, lo, inc_hi, inc_lo)
+                waiting, value, second_half = np.uint64(1), draw & LOW_32, draw >> np.uint64(32)
+            value &= mask
+            if value <= top:
+                break
+        order[i], order[value] = order[value], order[i]
+    rng_state[0], rng_state[1], rng_state[4], rng_state[5] = hi, lo, waiting, second_half
+
+
+@njit(cache=True)
+def shuffle_now(order, rng_state):
+    """`shuffle`, callable from Python (for the tests)."""
+    shuffle(order, rng_state)
 
 
 @njit(cache=True, inline="always")
@@ -384,9 +469,9 @@ def _step(W1, b1, W2, b2, XP, yP, start, b, scale, Z1, dZ1, dZ2, zero, one):
 
 
 @njit(cache=True, fastmath=SUMS_REORDERED)
-def batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one):
-    """One epoch of mini-batches (or the full batch): order[0:batch_size], then the next batch_size
-    samples of order, ... in turn.
+def batch_epoch(W1, b1, W2, b2, X, y, order, rng_state, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one):
+    """One epoch of mini-batches (or the full batch): order is shuffled, then order[0:batch_size],
+    the next batch_size samples of order, ... in turn.
 
     The epoch's samples are first gathered in their shuffled order, XP[:, p] = X[:, order[p]] and
     yP[p] = y[order[p]], so that every batch is a contiguous slice of XP, and order is reset to
@@ -397,6 +482,7 @@ def batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_sca
     """
     m = y.shape[0]
     if order is not None:
+        shuffle(order, rng_state)
         for k in range(X.shape[0]):
             x, xp = X[k], XP[k]
             for p in range(m):
@@ -435,9 +521,10 @@ def _sample_step(W1, b1, W2, b2, XT, y, i, lr, Z1, zero, one):
 
 
 @njit(cache=True)
-def sample_epoch(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one):
+def sample_epoch(W1, b1, W2, b2, XT, y, order, rng_state, lr, Z1, zero, one):
     """One epoch of stochastic steps, one sample at a time in the shuffled order, which is then reset
     to 0..m-1; scratch Z1 (hidden, 1). No sum is reordered here: each gradient has a single term."""
+    shuffle(order, rng_state)
     for t in range(order.shape[0]):
         _sample_step(W1, b1, W2, b2, XT, y, order[t], lr, Z1, zero, one)
         order[t] = t  # 0..m-1 again, ready for the next epoch's shuffle
@@ -499,15 +586,15 @@ def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
 
 @njit(cache=True)
 def batch_epoch_loss(
-    W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one, Z1_loss, Z2_loss
+    W1, b1, W2, b2, X, y, order, rng_state, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one, Z1_loss, Z2_loss
 ):
     """batch_epoch, then mean_loss on X, y."""
-    batch_epoch(W1, b1, W2, b2, X, y, order, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one)
+    batch_epoch(W1, b1, W2, b2, X, y, order, rng_state, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one)
     return mean_loss(W1, b1, W2, b2, X, y, Z1_loss, Z2_loss, zero)
 
 
 @njit(cache=True)
-def sample_epoch_loss(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one, X, Z1_loss, Z2_loss):
+def sample_epoch_loss(W1, b1, W2, b2, XT, y, order, rng_state, lr, Z1, zero, one, X, Z1_loss, Z2_loss):
     """sample_epoch, then mean_loss on X (XT's transpose), y."""
-    sample_epoch(W1, b1, W2, b2, XT, y, order, lr, Z1, zero, one)
+    sample_epoch(W1, b1, W2, b2, XT, y, order, rng_state, lr, Z1, zero, one)
     return mean_loss(W1, b1, W2, b2, X, y, Z1_loss, Z2_loss, zero)

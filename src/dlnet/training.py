@@ -279,11 +279,12 @@ class _NumpySteps:
 class _CompiledSteps:
     """The same epochs as compiled loops (dlnet.compiled), on the network's own arrays, in place.
 
-    Draws the same shuffles as `Batches`: rng.permutation(m) per epoch (none for full batch), done
-    here as rng.shuffle of 0..m-1 in a reused array, which draws the same numbers (NumPy's
-    permutation is arange and shuffle); the kernels reset it to 0..m-1 after each epoch. The
-    losses come from the same formula as the network's, compiled too (`mean_loss`). Every work
-    array is allocated here, once per run: an epoch allocates nothing.
+    Draws the same shuffles as `Batches`: rng.permutation(m) per epoch (none for full batch). The
+    kernels draw it as rng.shuffle of 0..m-1 in a reused array (NumPy's permutation is arange and
+    shuffle), from a copy of rng's state (`compiled.shuffle`; rng itself is left as it was), and
+    reset it to 0..m-1 after the epoch. The losses come from the same formula as the network's,
+    compiled too (`mean_loss`). Every work array is allocated here, once per run: an epoch
+    allocates nothing.
     """
 
     def __init__(self, net, X, Y, X_val, Y_val, strategy, batch_size, rng, lr):
@@ -297,9 +298,11 @@ class _CompiledSteps:
         self.XT = np.ascontiguousarray(X.T) if size == 1 else None
         self.X_val = None if X_val is None else np.ascontiguousarray(X_val)
         self.y_val = None if Y_val is None else np.ascontiguousarray(Y_val[0])
-        # The epoch's order of the samples (m,): 0..m-1, shuffled before each epoch (see below).
-        # Unsigned, so that indexing with it needs no check for negative indices.
+        # The epoch's order of the samples (m,): 0..m-1, shuffled by the kernels as an epoch starts,
+        # from the generator's state (uint64[6], see compiled.pcg64_state). Unsigned, so that
+        # indexing with it needs no check for negative indices.
         self.order = np.arange(m, dtype=np.uint64)
+        self.rng_state = self.kernels.pcg64_state(rng)
         # Scalars in the net's dtype, as NumPy casts them: lr / b for a batch of b samples.
         dtype = net.dtype.type
         self.zero, self.one = dtype(0), dtype(1)
@@ -315,32 +318,28 @@ class _CompiledSteps:
         self.loss_Z1, self.loss_Z2 = np.empty((2, rows), net.dtype), np.empty(rows, net.dtype)
 
         # Every argument of the epoch kernels, bound once: the network's arrays (updated in place),
-        # the data, the order, the scalars and the scratch. Per epoch only the shuffle and one call
-        # are left in Python; with the loss after it, the same call (its kernel ends in mean_loss).
+        # the data, the order and the generator's state, the scalars and the scratch. Per epoch one
+        # call is left in Python; with the loss after it, the same call (its kernel ends in mean_loss).
         kernels, params = self.kernels, (net.W1, net.b1, net.W2, net.b2)
         loss_scratch = (self.loss_Z1, self.loss_Z2)
         if size == 1:  # stochastic, or a "full batch" of one sample
-            self.epoch_args = (*params, self.XT, self.y, self.order, self.scale, self.Z1, self.zero, self.one)
+            self.epoch_args = (*params, self.XT, self.y, self.order, self.rng_state, self.scale, self.Z1)
+            self.epoch_args += (self.zero, self.one)
             self.epoch_kernel, self.epoch_loss_kernel = kernels.sample_epoch, kernels.sample_epoch_loss
             self.epoch_loss_args = (*self.epoch_args, self.X, *loss_scratch)
         else:
             order = None if self.full else self.order  # the full batch's order never changes
-            self.epoch_args = (*params, self.X, self.y, order, self.XP, self.yP, size, self.scale, self.last_scale)
+            self.epoch_args = (*params, self.X, self.y, order, self.rng_state, self.XP, self.yP, size)
+            self.epoch_args += (self.scale, self.last_scale)
             self.epoch_args += (self.Z1, self.dZ1, self.dZ2, self.zero, self.one)
             self.epoch_kernel, self.epoch_loss_kernel = kernels.batch_epoch, kernels.batch_epoch_loss
             self.epoch_loss_args = (*self.epoch_args, *loss_scratch)
-        # The kernels leave order at 0..m-1 after an epoch: shuffling it draws rng.permutation(m).
-        self.shuffle = None if self.full else rng.shuffle
 
     def epoch(self) -> None:
-        if self.shuffle is not None:
-            self.shuffle(self.order)
         self.epoch_kernel(*self.epoch_args)
 
     def epoch_loss(self) -> float:
         """epoch(), then train_loss(), in one compiled call."""
-        if self.shuffle is not None:
-            self.shuffle(self.order)
         return self.epoch_loss_kernel(*self.epoch_loss_args)
 
     def _loss(self, X, y) -> float:
