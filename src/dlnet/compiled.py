@@ -134,10 +134,10 @@ def _exp(x):
 
 # The shuffle, as NumPy's default generator draws it. rng.shuffle from Python costs more than a
 # tenth of a mini-batch epoch; compiled into the epoch it costs two thirds of that. It draws the
-# same numbers: `shuffle` is Generator.shuffle's loop and `_interval` its random_interval, on
-# PCG64's own step and output (numpy/random/src/pcg64), from the generator's state as
-# `pcg64_state` reads it. tests/test_compiled.py checks the orders and the state it leaves against
-# rng.shuffle's, bit for bit.
+# same numbers: `shuffle` is Generator.shuffle's loop with its random_interval and next_uint32, on
+# PCG64's own step and output (`_pcg64_next`, as numpy/random/src/pcg64), from the generator's
+# state as `pcg64_state` reads it. tests/test_compiled.py checks the orders and the state it
+# leaves against rng.shuffle's, bit for bit.
 PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
 MULTIPLIER_HI, MULTIPLIER_LO = np.uint64(PCG64_MULTIPLIER >> 64), np.uint64(PCG64_MULTIPLIER & (2**64 - 1))
 LOW_32 = np.uint64(2**32 - 1)
