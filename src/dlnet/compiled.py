@@ -586,8 +586,9 @@ def mean_loss(W1, b1, W2, b2, X, y, Z1, Z2, zero):
 
 @njit(cache=True)
 def batch_epoch_loss(
-    W1, b1, W2, b2, X, y, order, rng_state, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one, Z1_loss, Z2_loss
-):
+    W1, b1, W2, b2, X, y, order, rng_state, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one,
+    Z1_loss, Z2_loss,
+):  # fmt: skip
     """batch_epoch, then mean_loss on X, y."""
     batch_epoch(W1, b1, W2, b2, X, y, order, rng_state, XP, yP, batch_size, scale, last_scale, Z1, dZ1, dZ2, zero, one)
     return mean_loss(W1, b1, W2, b2, X, y, Z1_loss, Z2_loss, zero)
