@@ -154,7 +154,7 @@ def test_the_kernels_shuffle_draws_numpys_orders_bit_for_bit(m, half_waiting):
     ours, numpys = np.arange(m, dtype=np.uint64), np.arange(m, dtype=np.uint64)
     orders = set()
     for _ in range(3 if m > 1000 else 40):
-        compiled.shuffle_now(ours, rng_state)
+        compiled.shuffle(ours, rng_state)
         rng.shuffle(numpys)
         assert np.array_equal(ours, numpys)
         orders.add(ours.tobytes())

@@ -208,12 +208,6 @@ def shuffle(order, rng_state):
     rng_state[0], rng_state[1], rng_state[4], rng_state[5] = hi, lo, waiting, second_half
 
 
-@njit(cache=True)
-def shuffle_now(order, rng_state):
-    """`shuffle`, callable from Python (for the tests)."""
-    shuffle(order, rng_state)
-
-
 @njit(cache=True, inline="always")
 def _forward_unit(W1, b1, W2, j, X, start, stop, z1, Z2, zero):
     """Hidden unit j on the samples X[:, start:stop] (X is (features, m)): its row of Z1 into
