@@ -232,9 +232,9 @@ def _compiled_goals(training: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = compiled / full_epoch
         numpy_epoch = _median(case["contenders"].get("dlnet"))
         why = (
-            f"over by {ratio / limit:.2f}×. Of the epoch, the whole-set loss after it (NumPy, as every engine "
-            f"computes it) and the epoch's shuffle cost about what one full-batch epoch does; the updates, "
-            f"{case['rows']:,} samples one after another, the rest (the NumPy engine's epoch: "
+            f"over by {ratio / limit:.2f}×. The compiled epoch is one call: the shuffle, the updates "
+            f"({case['rows']:,} samples, batch after batch, one after another) and the whole-set loss after "
+            f"them, where the full-batch epoch is a few BLAS products (the NumPy engine's epoch: "
             f"{fmt_s(numpy_epoch)})"
         )
         out.append(
